@@ -1,0 +1,565 @@
+//! Configuration, checked once when it is built.
+//!
+//! The settings and defaults are Narvik's (`session.sessionExpiresInMs`,
+//! `cookie.name`, `cookie.cookieExpiresInMs`, `cookie.attributes`). Unlike
+//! Narvik, a configuration that browsers would reject or that cannot work
+//! is refused by [`ConfigBuilder::build`] with a [`ConfigError`] naming the
+//! setting and the rule.
+
+use std::time::Duration;
+
+pub use cookie::SameSite;
+
+use crate::ConfigError;
+use crate::token::TOKEN_LEN;
+
+/// Narvik's default session length: 30 days.
+pub const DEFAULT_SESSION_LENGTH: Duration = Duration::from_secs(30 * 24 * 60 * 60);
+
+/// Narvik's default cookie name.
+pub const DEFAULT_COOKIE_NAME: &str = "narvik_session";
+
+/// The longest cookie lifetime browsers honour (RFC 6265bis 5.5: user agents
+/// cap Max-Age and Expires at 400 days).
+pub const MAX_COOKIE_MAX_AGE: Duration = Duration::from_secs(400 * 24 * 60 * 60);
+
+/// RFC 6265bis 5.6: user agents ignore a cookie whose name plus value is over
+/// 4096 bytes, and an attribute value over 1024 bytes.
+const MAX_NAME_AND_VALUE: usize = 4096;
+const MAX_ATTRIBUTE_VALUE: usize = 1024;
+
+/// A checked configuration. Build one with [`Config::builder`];
+/// [`Config::default`] is Narvik's defaults.
+///
+/// ```
+/// use std::time::Duration;
+/// use narvik::{Config, SameSite};
+///
+/// let config = Config::builder()
+///     .session_length(Duration::from_secs(24 * 60 * 60))
+///     .cookie_name("__Host-session")
+///     .same_site(SameSite::Strict)
+///     .build()?;
+/// assert_eq!(config.cookie_max_age(), Duration::from_secs(24 * 60 * 60));
+/// # Ok::<(), narvik::ConfigError>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    session_length: Duration,
+    absolute_lifetime: Option<Duration>,
+    cookie: CookieConfig,
+}
+
+/// The cookie half of a [`Config`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct CookieConfig {
+    pub(crate) name: String,
+    /// Whole seconds, as written in `Max-Age`.
+    pub(crate) max_age_secs: i64,
+    pub(crate) secure: bool,
+    pub(crate) domain: Option<String>,
+    pub(crate) path: String,
+    pub(crate) same_site: SameSite,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            session_length: DEFAULT_SESSION_LENGTH,
+            absolute_lifetime: None,
+            cookie: CookieConfig {
+                name: DEFAULT_COOKIE_NAME.to_owned(),
+                max_age_secs: whole_secs(DEFAULT_SESSION_LENGTH),
+                secure: true,
+                domain: None,
+                path: "/".to_owned(),
+                same_site: SameSite::Lax,
+            },
+        }
+    }
+}
+
+impl Config {
+    /// A builder starting from Narvik's defaults.
+    pub fn builder() -> ConfigBuilder {
+        ConfigBuilder::default()
+    }
+
+    /// How long a session lives without activity; validation slides it
+    /// forward by this much once less than half of it remains.
+    #[must_use]
+    pub fn session_length(&self) -> Duration {
+        self.session_length
+    }
+
+    /// The cap on a session's whole life, if one was set.
+    #[must_use]
+    pub fn absolute_lifetime(&self) -> Option<Duration> {
+        self.absolute_lifetime
+    }
+
+    /// The session cookie's name.
+    #[must_use]
+    pub fn cookie_name(&self) -> &str {
+        &self.cookie.name
+    }
+
+    /// The cookie's `Max-Age`, in whole seconds.
+    #[must_use]
+    pub fn cookie_max_age(&self) -> Duration {
+        Duration::from_secs(self.cookie.max_age_secs.unsigned_abs())
+    }
+
+    /// Whether the cookie carries `Secure`.
+    #[must_use]
+    pub fn secure(&self) -> bool {
+        self.cookie.secure
+    }
+
+    /// The cookie's `Domain`, if set.
+    #[must_use]
+    pub fn domain(&self) -> Option<&str> {
+        self.cookie.domain.as_deref()
+    }
+
+    /// The cookie's `Path`.
+    #[must_use]
+    pub fn path(&self) -> &str {
+        &self.cookie.path
+    }
+
+    /// The cookie's `SameSite`.
+    #[must_use]
+    pub fn same_site(&self) -> SameSite {
+        self.cookie.same_site
+    }
+
+    pub(crate) fn cookie(&self) -> &CookieConfig {
+        &self.cookie
+    }
+}
+
+/// Builds a [`Config`]; every setting starts at Narvik's default.
+#[derive(Debug, Clone, Default)]
+#[must_use]
+pub struct ConfigBuilder {
+    session_length: Option<Duration>,
+    absolute_lifetime: Option<Duration>,
+    cookie_name: Option<String>,
+    cookie_max_age: Option<Duration>,
+    secure: Option<bool>,
+    domain: Option<String>,
+    path: Option<String>,
+    same_site: Option<SameSite>,
+}
+
+impl ConfigBuilder {
+    /// Session length (Narvik's `sessionExpiresInMs`); default 30 days.
+    /// Must be a whole number of milliseconds, at least one.
+    pub fn session_length(mut self, length: Duration) -> Self {
+        self.session_length = Some(length);
+        self
+    }
+
+    /// An absolute cap on a session's life, counted from its creation:
+    /// the session dies at `created_at + cap` however active it is, and an
+    /// extension never moves `expires_at` past that. Off by default (Narvik
+    /// has none). NIST SP 800-63B-4 asks for one at AAL2 and above.
+    pub fn absolute_lifetime(mut self, cap: Duration) -> Self {
+        self.absolute_lifetime = Some(cap);
+        self
+    }
+
+    /// Cookie name; default `narvik_session`. Must be an RFC 6265 token.
+    /// A `__Host-` name needs `Secure`, `Path=/` and no `Domain`; a
+    /// `__Secure-` name needs `Secure`.
+    pub fn cookie_name(mut self, name: impl Into<String>) -> Self {
+        self.cookie_name = Some(name.into());
+        self
+    }
+
+    /// Cookie `Max-Age` (Narvik's `cookieExpiresInMs`); default: the
+    /// session length. Written in whole seconds (rounded down), so it must
+    /// be at least one second, and at most 400 days, the most browsers keep.
+    pub fn cookie_max_age(mut self, max_age: Duration) -> Self {
+        self.cookie_max_age = Some(max_age);
+        self
+    }
+
+    /// Whether the cookie carries `Secure`; default true. Turn it off only
+    /// for local development over plain HTTP.
+    pub fn secure(mut self, secure: bool) -> Self {
+        self.secure = Some(secure);
+        self
+    }
+
+    /// Cookie `Domain`; default unset (the cookie goes only to the host
+    /// that set it, which is safest).
+    pub fn domain(mut self, domain: impl Into<String>) -> Self {
+        self.domain = Some(domain.into());
+        self
+    }
+
+    /// Cookie `Path`; default `/`.
+    pub fn path(mut self, path: impl Into<String>) -> Self {
+        self.path = Some(path.into());
+        self
+    }
+
+    /// Cookie `SameSite`; default `Lax`. `None` requires `Secure`.
+    pub fn same_site(mut self, same_site: SameSite) -> Self {
+        self.same_site = Some(same_site);
+        self
+    }
+
+    /// Checks every setting and returns the configuration.
+    ///
+    /// # Errors
+    ///
+    /// A [`ConfigError`] naming the first setting that cannot work:
+    /// a zero or sub-millisecond session length or absolute lifetime; a
+    /// cookie name outside the RFC 6265 token grammar; a cookie `Max-Age`
+    /// under one second or over 400 days; a `Domain` or `Path` with
+    /// characters a cookie attribute cannot hold or over 1024 bytes; a
+    /// `Path` not starting with `/`; `SameSite=None` without `Secure`;
+    /// `__Host-` with a `Domain`, a path other than `/` or without `Secure`;
+    /// `__Secure-` without `Secure`.
+    pub fn build(self) -> Result<Config, ConfigError> {
+        let defaults = Config::default();
+        let session_length = self.session_length.unwrap_or(defaults.session_length);
+        check_millis("session_length", session_length)?;
+        if let Some(cap) = self.absolute_lifetime {
+            check_millis("absolute_lifetime", cap)?;
+        }
+
+        let name = self.cookie_name.unwrap_or(defaults.cookie.name);
+        check_cookie_name(&name)?;
+
+        let (max_age_field, max_age) = match self.cookie_max_age {
+            Some(max_age) => ("cookie_max_age", max_age),
+            // The default follows the session length; name the setting the
+            // user actually chose when that does not make a usable cookie.
+            None => ("session_length", session_length),
+        };
+        if max_age < Duration::from_secs(1) {
+            return Err(ConfigError::new(
+                max_age_field,
+                "makes a cookie Max-Age under one second, which would delete the cookie; \
+                 set cookie_max_age to at least one second",
+            ));
+        }
+        if max_age > MAX_COOKIE_MAX_AGE {
+            return Err(ConfigError::new(
+                max_age_field,
+                "makes a cookie Max-Age over 400 days, which browsers cap \
+                 (RFC 6265bis 5.5); set cookie_max_age to 400 days or less",
+            ));
+        }
+
+        let secure = self.secure.unwrap_or(defaults.cookie.secure);
+        let same_site = self.same_site.unwrap_or(defaults.cookie.same_site);
+        let path = self.path.unwrap_or(defaults.cookie.path);
+        check_attribute("path", &path)?;
+        if !path.starts_with('/') {
+            return Err(ConfigError::new("path", "must start with `/`"));
+        }
+        let domain = self.domain;
+        if let Some(domain) = &domain {
+            check_domain(domain)?;
+        }
+
+        if same_site == SameSite::None && !secure {
+            return Err(ConfigError::new(
+                "same_site",
+                "SameSite=None requires Secure; browsers reject the cookie otherwise",
+            ));
+        }
+        // RFC 6265bis 4.1.3: the prefixes are matched case-insensitively.
+        if has_prefix(&name, "__Host-") {
+            if !secure {
+                return Err(ConfigError::new(
+                    "secure",
+                    "must be true for a `__Host-` cookie (RFC 6265bis 4.1.3.2)",
+                ));
+            }
+            if domain.is_some() {
+                return Err(ConfigError::new(
+                    "domain",
+                    "must not be set for a `__Host-` cookie (RFC 6265bis 4.1.3.2)",
+                ));
+            }
+            if path != "/" {
+                return Err(ConfigError::new(
+                    "path",
+                    "must be `/` for a `__Host-` cookie (RFC 6265bis 4.1.3.2)",
+                ));
+            }
+        }
+        if has_prefix(&name, "__Secure-") && !secure {
+            return Err(ConfigError::new(
+                "secure",
+                "must be true for a `__Secure-` cookie (RFC 6265bis 4.1.3.1)",
+            ));
+        }
+
+        Ok(Config {
+            session_length,
+            absolute_lifetime: self.absolute_lifetime,
+            cookie: CookieConfig {
+                name,
+                max_age_secs: whole_secs(max_age),
+                secure,
+                domain,
+                path,
+                same_site,
+            },
+        })
+    }
+}
+
+fn whole_secs(duration: Duration) -> i64 {
+    i64::try_from(duration.as_secs()).unwrap_or(i64::MAX)
+}
+
+fn has_prefix(name: &str, prefix: &str) -> bool {
+    name.get(..prefix.len())
+        .is_some_and(|head| head.eq_ignore_ascii_case(prefix))
+}
+
+fn check_millis(field: &'static str, duration: Duration) -> Result<(), ConfigError> {
+    if duration < Duration::from_millis(1) {
+        return Err(ConfigError::new(field, "must be at least one millisecond"));
+    }
+    if !duration.subsec_nanos().is_multiple_of(1_000_000) {
+        return Err(ConfigError::new(
+            field,
+            "must be a whole number of milliseconds (expiry is kept to the millisecond)",
+        ));
+    }
+    // Far beyond any sensible length; keeps `now + length` inside i64 ms.
+    if duration > Duration::from_secs(100 * 365 * 24 * 60 * 60) {
+        return Err(ConfigError::new(field, "must be at most 100 years"));
+    }
+    Ok(())
+}
+
+/// RFC 6265 4.1.1: cookie-name = token (RFC 2616 2.2), i.e. one or more
+/// visible ASCII characters other than separators.
+fn check_cookie_name(name: &str) -> Result<(), ConfigError> {
+    let tchar = |b: u8| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b);
+    if name.is_empty() || !name.bytes().all(tchar) {
+        return Err(ConfigError::new(
+            "cookie_name",
+            "must be a non-empty RFC 6265 token: letters, digits and !#$%&'*+-.^_`|~",
+        ));
+    }
+    if name.len() + 1 + TOKEN_LEN > MAX_NAME_AND_VALUE {
+        return Err(ConfigError::new(
+            "cookie_name",
+            "is too long: name and value together must fit in 4096 bytes (RFC 6265bis 5.6)",
+        ));
+    }
+    Ok(())
+}
+
+/// An attribute value may not hold `;` or control characters, and browsers
+/// ignore one over 1024 bytes (RFC 6265bis 4.1.1 and 5.6).
+fn check_attribute(field: &'static str, value: &str) -> Result<(), ConfigError> {
+    if value.len() > MAX_ATTRIBUTE_VALUE {
+        return Err(ConfigError::new(field, "must be at most 1024 bytes"));
+    }
+    if value
+        .bytes()
+        .any(|b| b == b';' || b.is_ascii_control() || !b.is_ascii())
+    {
+        return Err(ConfigError::new(
+            field,
+            "must not contain `;`, control characters or non-ASCII characters",
+        ));
+    }
+    Ok(())
+}
+
+/// A domain is a host name: ASCII letters, digits, `-` and `.` (IDNs in
+/// their punycode form), optionally with a leading dot.
+fn check_domain(domain: &str) -> Result<(), ConfigError> {
+    check_attribute("domain", domain)?;
+    let host = domain.strip_prefix('.').unwrap_or(domain);
+    let label_ok = |label: &str| {
+        !label.is_empty()
+            && label
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+    };
+    if host.is_empty() || !host.split('.').all(label_ok) {
+        return Err(ConfigError::new(
+            "domain",
+            "must be a host name of ASCII letters, digits, `-` and `.` \
+             (internationalised names in punycode)",
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn refused(builder: ConfigBuilder) -> ConfigError {
+        builder
+            .build()
+            .expect_err("configuration should be refused")
+    }
+
+    #[test]
+    fn defaults_are_narviks() {
+        let config = Config::builder().build().expect("defaults are valid");
+        assert_eq!(config, Config::default());
+        assert_eq!(config.session_length(), Duration::from_secs(2_592_000));
+        assert_eq!(config.cookie_name(), "narvik_session");
+        assert_eq!(config.cookie_max_age(), Duration::from_secs(2_592_000));
+        assert!(config.secure());
+        assert_eq!(config.domain(), None);
+        assert_eq!(config.path(), "/");
+        assert_eq!(config.same_site(), SameSite::Lax);
+        assert_eq!(config.absolute_lifetime(), None);
+    }
+
+    #[test]
+    fn zero_session_length_is_refused() {
+        let err = refused(Config::builder().session_length(Duration::ZERO));
+        assert_eq!(err.field(), "session_length");
+    }
+
+    #[test]
+    fn sub_millisecond_lengths_are_refused() {
+        let err = refused(Config::builder().session_length(Duration::from_micros(1_500)));
+        assert_eq!(err.field(), "session_length");
+        let err = refused(Config::builder().absolute_lifetime(Duration::from_micros(10)));
+        assert_eq!(err.field(), "absolute_lifetime");
+    }
+
+    #[test]
+    fn cookie_names_outside_the_token_grammar_are_refused() {
+        for name in [
+            "",
+            "a b",
+            "a;b",
+            "a=b",
+            "a,b",
+            "sess\u{e9}",
+            "a\tb",
+            "(x)",
+            "a\"b",
+        ] {
+            let err = refused(Config::builder().cookie_name(name));
+            assert_eq!(err.field(), "cookie_name", "{name:?}");
+        }
+        for name in ["app_session", "a.b-c", "x!#$%&'*+^`|~"] {
+            assert!(
+                Config::builder().cookie_name(name).build().is_ok(),
+                "{name:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn over_long_cookie_name_is_refused() {
+        let err = refused(Config::builder().cookie_name("a".repeat(4096)));
+        assert_eq!(err.field(), "cookie_name");
+    }
+
+    #[test]
+    fn same_site_none_requires_secure() {
+        let err = refused(Config::builder().same_site(SameSite::None).secure(false));
+        assert_eq!(err.field(), "same_site");
+        assert!(Config::builder().same_site(SameSite::None).build().is_ok());
+    }
+
+    #[test]
+    fn host_prefix_rules() {
+        let host = || Config::builder().cookie_name("__Host-s");
+        assert!(host().build().is_ok());
+        assert_eq!(refused(host().domain("example.com")).field(), "domain");
+        assert_eq!(refused(host().path("/app")).field(), "path");
+        assert_eq!(refused(host().secure(false)).field(), "secure");
+        // Browsers match the prefix case-insensitively.
+        assert_eq!(
+            refused(Config::builder().cookie_name("__host-s").secure(false)).field(),
+            "secure"
+        );
+    }
+
+    #[test]
+    fn secure_prefix_requires_secure() {
+        let err = refused(Config::builder().cookie_name("__Secure-s").secure(false));
+        assert_eq!(err.field(), "secure");
+        assert!(
+            Config::builder()
+                .cookie_name("__Secure-s")
+                .domain("example.com")
+                .path("/app")
+                .build()
+                .is_ok()
+        );
+    }
+
+    #[test]
+    fn attribute_injection_is_refused() {
+        assert_eq!(
+            refused(Config::builder().path("/; Domain=evil.com")).field(),
+            "path"
+        );
+        assert_eq!(refused(Config::builder().path("/a\nb")).field(), "path");
+        assert_eq!(refused(Config::builder().path("relative")).field(), "path");
+        assert_eq!(
+            refused(Config::builder().path(format!("/{}", "a".repeat(1024)))).field(),
+            "path"
+        );
+        for domain in [
+            "evil.com; Secure",
+            "",
+            ".",
+            "a..b",
+            "ex ample.com",
+            "bücher.de",
+        ] {
+            assert_eq!(
+                refused(Config::builder().domain(domain)).field(),
+                "domain",
+                "{domain:?}"
+            );
+        }
+        assert!(Config::builder().domain(".example.com").build().is_ok());
+        assert!(Config::builder().domain("xn--bcher-kva.de").build().is_ok());
+    }
+
+    #[test]
+    fn cookie_max_age_bounds() {
+        let err = refused(Config::builder().cookie_max_age(Duration::from_millis(999)));
+        assert_eq!(err.field(), "cookie_max_age");
+        let err =
+            refused(Config::builder().cookie_max_age(MAX_COOKIE_MAX_AGE + Duration::from_secs(1)));
+        assert_eq!(err.field(), "cookie_max_age");
+        // The default follows the session length, and names it.
+        let err = refused(Config::builder().session_length(Duration::from_millis(500)));
+        assert_eq!(err.field(), "session_length");
+        let err = refused(Config::builder().session_length(Duration::from_secs(401 * 86_400)));
+        assert_eq!(err.field(), "session_length");
+        let ok = Config::builder()
+            .session_length(Duration::from_secs(401 * 86_400))
+            .cookie_max_age(Duration::from_secs(86_400))
+            .build()
+            .expect("explicit max-age");
+        assert_eq!(ok.cookie_max_age(), Duration::from_secs(86_400));
+    }
+
+    #[test]
+    fn cookie_max_age_rounds_down_to_whole_seconds() {
+        let config = Config::builder()
+            .cookie_max_age(Duration::from_millis(3_600_999))
+            .build()
+            .expect("valid");
+        assert_eq!(config.cookie_max_age(), Duration::from_secs(3_600));
+    }
+}

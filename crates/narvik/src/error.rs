@@ -1,0 +1,123 @@
+//! The one error type of narvik and of every store built on it.
+
+use std::borrow::Cow;
+
+use crate::SessionId;
+
+/// A boxed error from a store's backend (a database driver, a client).
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// Everything that can go wrong in narvik.
+///
+/// A store failure is always an `Err`, never "no session": a database blip
+/// must neither sign everyone out nor let anyone in. No variant ever holds
+/// a token.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The configuration cannot work; see [`ConfigError`].
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+
+    /// The session store failed; the backend's error is the source.
+    #[error("session store failed: {context}")]
+    Store {
+        /// What the store was doing, e.g. `"fetch session"`.
+        context: Cow<'static, str>,
+        /// The backend's error.
+        #[source]
+        source: BoxError,
+    },
+
+    /// A session with this id already exists; nothing was overwritten.
+    #[error("a session with id {0} already exists")]
+    DuplicateSessionId(SessionId),
+
+    /// A stored session's data could not be decoded into the session data
+    /// type (or encoded on the way in).
+    #[error("data of session {id} could not be encoded or decoded")]
+    Data {
+        /// The session whose data failed.
+        id: SessionId,
+        /// The serializer's error.
+        #[source]
+        source: BoxError,
+    },
+
+    /// The store does not provide this optional operation (a
+    /// [`crate::store::CallbackStore`] built without that callback). The
+    /// message is Narvik's own.
+    #[error("{0} callback not provided in configuration")]
+    NotSupported(&'static str),
+
+    /// A string that should have been a session id (64 lower-case hex
+    /// characters) was not.
+    #[error("not a session id: expected 64 lower-case hex characters")]
+    InvalidSessionId,
+
+    /// The operating system's random number generator failed.
+    #[error("the operating system's random number generator failed")]
+    Random(#[source] getrandom::Error),
+}
+
+impl Error {
+    /// Wraps a backend error; `context` says what the store was doing.
+    ///
+    /// ```
+    /// let io = std::io::Error::other("connection reset");
+    /// let err = narvik::Error::store("fetch session", io);
+    /// assert_eq!(err.to_string(), "session store failed: fetch session");
+    /// assert!(std::error::Error::source(&err).is_some());
+    /// ```
+    pub fn store(context: impl Into<Cow<'static, str>>, source: impl Into<BoxError>) -> Self {
+        Self::Store {
+            context: context.into(),
+            source: source.into(),
+        }
+    }
+
+    /// Wraps a (de)serialization error of session `id`'s data.
+    pub fn data(id: SessionId, source: impl Into<BoxError>) -> Self {
+        Self::Data {
+            id,
+            source: source.into(),
+        }
+    }
+}
+
+/// A configuration that cannot work, refused when it was built.
+///
+/// Names the setting and the rule it broke.
+///
+/// ```
+/// let err = narvik::Config::builder().cookie_name("bad name").build().unwrap_err();
+/// assert_eq!(err.field(), "cookie_name");
+/// assert!(err.to_string().contains("RFC 6265"));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid narvik configuration: `{field}` {rule}")]
+pub struct ConfigError {
+    field: &'static str,
+    rule: Cow<'static, str>,
+}
+
+impl ConfigError {
+    pub(crate) fn new(field: &'static str, rule: impl Into<Cow<'static, str>>) -> Self {
+        Self {
+            field,
+            rule: rule.into(),
+        }
+    }
+
+    /// The setting that was refused.
+    #[must_use]
+    pub fn field(&self) -> &'static str {
+        self.field
+    }
+
+    /// The rule it broke, in words.
+    #[must_use]
+    pub fn rule(&self) -> &str {
+        &self.rule
+    }
+}
