@@ -5,7 +5,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use narvik::{Clock, Error, ManualClock, Narvik, Session, SessionId, Timestamp, Token};
+use narvik_core::{Clock, Error, ManualClock, Narvik, Session, SessionId, Timestamp, Token};
 
 use crate::{Case, ConformanceStore, TestData};
 

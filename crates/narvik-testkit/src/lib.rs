@@ -4,7 +4,7 @@
 //! test per behaviour, so a failure names what broke:
 //!
 //! ```
-//! use narvik::store::MemoryStore;
+//! use narvik_core::store::MemoryStore;
 //! use narvik_testkit::TestData;
 //!
 //! narvik_testkit::conformance_tests!(|| async { MemoryStore::<TestData>::new() });
@@ -19,15 +19,15 @@
 //! Or run every case in turn from one test of your own with [`run_all`].
 //!
 //! The store must implement all three capability traits for [`TestData`]:
-//! [`narvik::store::SessionStore`], [`narvik::store::UserSessionStore`]
-//! and [`narvik::store::PurgeableStore`]. Times are based on the real clock
+//! [`narvik_core::store::SessionStore`], [`narvik_core::store::UserSessionStore`]
+//! and [`narvik_core::store::PurgeableStore`]. Times are based on the real clock
 //! (a store that sets TTLs in its backend, like Redis, sees sensible
-//! expiry times) and moved with a [`narvik::ManualClock`] where a case
+//! expiry times) and moved with a [`narvik_core::ManualClock`] where a case
 //! needs time to pass.
 
 use std::future::Future;
 
-use narvik::store::{PurgeableStore, UserSessionStore};
+use narvik_core::store::{PurgeableStore, UserSessionStore};
 use serde::{Deserialize, Serialize};
 
 pub mod cases;

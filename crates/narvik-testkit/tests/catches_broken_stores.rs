@@ -6,8 +6,8 @@ use std::collections::HashMap;
 use std::future::ready;
 use std::sync::{Arc, Mutex};
 
-use narvik::store::CallbackStore;
-use narvik::{Session, SessionId};
+use narvik_core::store::CallbackStore;
+use narvik_core::{Session, SessionId};
 use narvik_testkit::{TestData, cases, run_case};
 
 #[derive(Clone, Copy, PartialEq)]
@@ -38,7 +38,7 @@ fn flawed(flaw: Flaw) -> CallbackStore<TestData> {
         move |s: Session<TestData>| {
             let mut map = a.lock().expect("lock");
             if map.contains_key(&s.id) && flaw != Flaw::SaveOverwrites {
-                return ready(Err(narvik::Error::DuplicateSessionId(s.id)));
+                return ready(Err(narvik_core::Error::DuplicateSessionId(s.id)));
             }
             map.insert(s.id, s);
             ready(Ok(()))

@@ -44,6 +44,10 @@
 //! - [`Clock`], [`Timestamp`]: time, injectable for tests.
 //! - [`Error`]: the one error type.
 //!
+//! Everything here is re-exported from `narvik-core`, which has no I/O;
+//! store and framework crates are re-exported behind features as they
+//! arrive.
+//!
 //! # Security
 //!
 //! Tokens come from the OS CSPRNG (160 bits) and never reach a store, a log
@@ -55,28 +59,7 @@
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
-mod config;
-mod cookies;
-mod error;
-mod manager;
-mod session;
-mod session_id;
-pub mod store;
-mod time;
-mod token;
-
-pub use cookie::{self, Cookie};
-
-pub use config::{
-    Config, ConfigBuilder, DEFAULT_COOKIE_NAME, DEFAULT_SESSION_LENGTH, MAX_COOKIE_MAX_AGE,
-    SameSite,
-};
-pub use error::{BoxError, ConfigError, Error};
-pub use manager::Narvik;
-pub use session::{NewSession, Session, ValidSession};
-pub use session_id::{SESSION_ID_BYTES, SESSION_ID_LEN, SessionId};
-pub use time::{Clock, ManualClock, SystemClock, Timestamp};
-pub use token::{TOKEN_BYTES, TOKEN_LEN, Token};
+pub use narvik_core::*;
 
 /// The README's examples, compiled and run as doctests.
 #[cfg(doctest)]

@@ -1,7 +1,7 @@
 //! The conformance suite against the stores in this crate.
 
 mod memory_store {
-    use narvik::store::MemoryStore;
+    use narvik_core::store::MemoryStore;
     use narvik_testkit::TestData;
 
     narvik_testkit::conformance_tests!(|| async { MemoryStore::<TestData>::new() });
@@ -13,8 +13,8 @@ mod callback_store {
     use std::future::ready;
     use std::sync::{Arc, Mutex, MutexGuard};
 
-    use narvik::store::CallbackStore;
-    use narvik::{Error, Session, SessionId};
+    use narvik_core::store::CallbackStore;
+    use narvik_core::{Error, Session, SessionId};
     use narvik_testkit::TestData;
 
     type Map = Arc<Mutex<HashMap<SessionId, Session<TestData>>>>;
@@ -90,7 +90,7 @@ mod callback_store {
 mod dyn_store {
     use std::sync::Arc;
 
-    use narvik::store::{DynSessionStore, MemoryStore};
+    use narvik_core::store::{DynSessionStore, MemoryStore};
     use narvik_testkit::TestData;
 
     narvik_testkit::conformance_tests!(|| async {

@@ -27,14 +27,14 @@ const SHARDS: usize = 64;
 /// Clones share the same sessions.
 ///
 /// ```
-/// use narvik::{Narvik, store::MemoryStore};
+/// use narvik_core::{Narvik, store::MemoryStore};
 ///
 /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
 /// let store = MemoryStore::new();
 /// let narvik = Narvik::new(store.clone());
 /// narvik.create_session("ada", ()).await?;
 /// assert_eq!(store.len(), 1);
-/// # Ok::<(), narvik::Error>(())
+/// # Ok::<(), narvik_core::Error>(())
 /// # }).unwrap();
 /// ```
 pub struct MemoryStore<D = ()> {

@@ -37,8 +37,8 @@ where
 /// use std::collections::HashMap;
 /// use std::sync::{Arc, Mutex};
 ///
-/// use narvik::store::CallbackStore;
-/// use narvik::{Error, Narvik, Session};
+/// use narvik_core::store::CallbackStore;
+/// use narvik_core::{Error, Narvik, Session};
 ///
 /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
 /// let db: Arc<Mutex<HashMap<String, Session>>> = Arc::default();

@@ -30,7 +30,7 @@ pub const SESSION_ID_LEN: usize = 64;
 /// with the one derived from a request reveals nothing through timing.
 ///
 /// ```
-/// use narvik::SessionId;
+/// use narvik_core::SessionId;
 ///
 /// let id = SessionId::from_token("testSessionToken");
 /// assert_eq!(
@@ -38,7 +38,7 @@ pub const SESSION_ID_LEN: usize = 64;
 ///     "1626809001a7ba6bfac95ff81333a03ea5e5b95f28fe13fd9216a8e0a78a5e0c"
 /// );
 /// assert_eq!(id.to_string().parse::<SessionId>()?, id);
-/// # Ok::<(), narvik::Error>(())
+/// # Ok::<(), narvik_core::Error>(())
 /// ```
 #[derive(Clone, Copy, Eq)]
 pub struct SessionId([u8; SESSION_ID_BYTES]);
@@ -87,7 +87,7 @@ impl SessionId {
     /// Writes the hex form into a stack buffer, without allocating.
     ///
     /// ```
-    /// let id = narvik::SessionId::from_token("");
+    /// let id = narvik_core::SessionId::from_token("");
     /// let mut buf = [0u8; 64];
     /// assert!(id.encode_hex(&mut buf).starts_with("e3b0c442"));
     /// ```

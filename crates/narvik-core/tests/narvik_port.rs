@@ -12,8 +12,10 @@ use std::future::{Ready, ready};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use narvik::store::{CallbackStore, SessionStore};
-use narvik::{Config, Error, ManualClock, Narvik, SameSite, Session, SessionId, Timestamp, Token};
+use narvik_core::store::{CallbackStore, SessionStore};
+use narvik_core::{
+    Config, Error, ManualClock, Narvik, SameSite, Session, SessionId, Timestamp, Token,
+};
 use serde::{Deserialize, Serialize};
 
 const DAY: Duration = Duration::from_secs(24 * 60 * 60);
@@ -126,7 +128,7 @@ const TEST_TOKEN: &str = "aaaqeayeaudaocajbifqydiob4ibceqt";
 
 async fn validate_test_token<S: SessionStore<Data = ()>>(
     narvik: &Narvik<S>,
-) -> Result<Option<narvik::ValidSession>, Error> {
+) -> Result<Option<narvik_core::ValidSession>, Error> {
     assert!(
         narvik.validate_session("testSessionToken").await?.is_none(),
         "a string that is not a token is no session (and calls no callback)"
@@ -556,7 +558,7 @@ trait NowPlus {
 
 impl NowPlus for ManualClock {
     fn now_plus(&self, d: Duration) -> Timestamp {
-        narvik::Clock::now(self) + d
+        narvik_core::Clock::now(self) + d
     }
 }
 
@@ -566,7 +568,7 @@ fn parts(set_cookie: &str) -> BTreeSet<String> {
     set_cookie.split("; ").map(str::to_owned).collect()
 }
 
-fn example_config(same_site: SameSite, secure: bool) -> Result<Config, narvik::ConfigError> {
+fn example_config(same_site: SameSite, secure: bool) -> Result<Config, narvik_core::ConfigError> {
     Config::builder()
         .session_length(7 * DAY)
         .cookie_name("example-cookie")
@@ -579,7 +581,7 @@ fn example_config(same_site: SameSite, secure: bool) -> Result<Config, narvik::C
 
 #[test]
 fn create_cookie_from_session_with_default_config() {
-    let narvik = Narvik::new(narvik::store::MemoryStore::<()>::new());
+    let narvik = Narvik::new(narvik_core::store::MemoryStore::<()>::new());
     let token = a_token();
     let cookie = narvik.create_cookie(&token);
     assert_eq!(cookie.name(), narvik.cookie_name());
@@ -592,7 +594,7 @@ fn create_cookie_from_session_with_default_config() {
     assert_eq!(cookie.path(), Some("/"));
     assert_eq!(
         cookie.max_age(),
-        Some(narvik::cookie::time::Duration::seconds(2_592_000))
+        Some(narvik_core::cookie::time::Duration::seconds(2_592_000))
     );
     assert_eq!(
         parts(&cookie.to_string()),
@@ -606,7 +608,7 @@ fn create_cookie_from_session_with_default_config() {
 #[test]
 fn create_cookie_from_session_with_custom_configuration() {
     let config = example_config(SameSite::Lax, false).expect("valid");
-    let narvik = Narvik::with_config(narvik::store::MemoryStore::<()>::new(), config);
+    let narvik = Narvik::with_config(narvik_core::store::MemoryStore::<()>::new(), config);
     let token = a_token();
     let cookie = narvik.create_cookie(&token);
     assert_eq!(cookie.name(), narvik.cookie_name());
@@ -650,14 +652,17 @@ fn serialize_cookies_after_modifying_cookie_values_to_cover_edge_cases() {
 
 #[test]
 fn create_blank_cookie_with_default_config() {
-    let narvik = Narvik::new(narvik::store::MemoryStore::<()>::new());
+    let narvik = Narvik::new(narvik_core::store::MemoryStore::<()>::new());
     let cookie = narvik.create_blank_cookie();
     assert_eq!(cookie.name(), narvik.cookie_name());
     assert_eq!(cookie.value(), "");
     assert_eq!(cookie.http_only(), Some(true));
     assert_eq!(cookie.secure(), Some(true));
     assert_eq!(cookie.same_site(), Some(SameSite::Lax));
-    assert_eq!(cookie.max_age(), Some(narvik::cookie::time::Duration::ZERO));
+    assert_eq!(
+        cookie.max_age(),
+        Some(narvik_core::cookie::time::Duration::ZERO)
+    );
     assert_eq!(
         parts(&cookie.to_string()),
         parts("narvik_session=; Max-Age=0; Path=/; SameSite=Lax; Secure; HttpOnly")

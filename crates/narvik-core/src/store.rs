@@ -24,8 +24,8 @@
 //! use std::collections::HashMap;
 //! use std::sync::Mutex;
 //!
-//! use narvik::store::SessionStore;
-//! use narvik::{Error, Narvik, Session, SessionId, Timestamp};
+//! use narvik_core::store::SessionStore;
+//! use narvik_core::{Error, Narvik, Session, SessionId, Timestamp};
 //!
 //! #[derive(Default)]
 //! struct MapStore(Mutex<HashMap<SessionId, Session>>);
@@ -215,8 +215,8 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 ///
 /// ```
 /// use std::sync::Arc;
-/// use narvik::store::{DynSessionStore, MemoryStore};
-/// use narvik::Narvik;
+/// use narvik_core::store::{DynSessionStore, MemoryStore};
+/// use narvik_core::Narvik;
 ///
 /// let store: Arc<dyn DynSessionStore<()>> = Arc::new(MemoryStore::new());
 /// let narvik = Narvik::new(store);

@@ -27,10 +27,10 @@ pub const TOKEN_LEN: usize = 32;
 /// cookie, the bearer header).
 ///
 /// ```
-/// let token = narvik::Token::generate()?;
+/// let token = narvik_core::Token::generate()?;
 /// assert_eq!(token.as_str().len(), 32);
 /// assert_eq!(format!("{token:?}"), "Token(<redacted>)");
-/// # Ok::<(), narvik::Error>(())
+/// # Ok::<(), narvik_core::Error>(())
 /// ```
 #[derive(Clone, PartialEq, Eq)]
 pub struct Token(String);
@@ -54,7 +54,7 @@ impl Token {
     ///
     /// ```
     /// let bytes: [u8; 20] = std::array::from_fn(|i| i as u8);
-    /// let token = narvik::Token::from_bytes(&bytes);
+    /// let token = narvik_core::Token::from_bytes(&bytes);
     /// assert_eq!(token.as_str(), "aaaqeayeaudaocajbifqydiob4ibceqt");
     /// ```
     #[must_use]
@@ -69,9 +69,9 @@ impl Token {
     /// too long, upper case, whitespace, `;`) is `None`.
     ///
     /// ```
-    /// assert!(narvik::Token::parse("aaaqeayeaudaocajbifqydiob4ibceqt").is_some());
-    /// assert!(narvik::Token::parse("AAAQEAYEAUDAOCAJBIFQYDIOB4IBCEQT").is_none());
-    /// assert!(narvik::Token::parse("").is_none());
+    /// assert!(narvik_core::Token::parse("aaaqeayeaudaocajbifqydiob4ibceqt").is_some());
+    /// assert!(narvik_core::Token::parse("AAAQEAYEAUDAOCAJBIFQYDIOB4IBCEQT").is_none());
+    /// assert!(narvik_core::Token::parse("").is_none());
     /// ```
     #[must_use]
     pub fn parse(value: &str) -> Option<Self> {

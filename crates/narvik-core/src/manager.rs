@@ -24,7 +24,7 @@ use crate::{
 /// [`SessionStore::Data`].
 ///
 /// ```
-/// use narvik::{Narvik, store::MemoryStore};
+/// use narvik_core::{Narvik, store::MemoryStore};
 ///
 /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
 /// let narvik = Narvik::new(MemoryStore::new());
@@ -42,7 +42,7 @@ use crate::{
 /// narvik.invalidate_session(&valid.session.id).await?;
 /// let _clear = narvik.create_blank_cookie();
 /// assert!(narvik.validate_session(created.token.as_str()).await?.is_none());
-/// # Ok::<(), narvik::Error>(())
+/// # Ok::<(), narvik_core::Error>(())
 /// # }).unwrap();
 /// ```
 pub struct Narvik<S> {
@@ -130,7 +130,7 @@ impl<S: SessionStore> Narvik<S> {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use narvik::{ManualClock, Narvik, Timestamp, store::MemoryStore};
+    /// use narvik_core::{ManualClock, Narvik, Timestamp, store::MemoryStore};
     ///
     /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
     /// let clock = ManualClock::new(Timestamp::from_unix_millis(1_000_000));
@@ -139,7 +139,7 @@ impl<S: SessionStore> Narvik<S> {
     /// assert!(narvik.is_fresh(&created.session, Duration::from_secs(300)));
     /// clock.advance(Duration::from_secs(300));
     /// assert!(!narvik.is_fresh(&created.session, Duration::from_secs(300)));
-    /// # Ok::<(), narvik::Error>(())
+    /// # Ok::<(), narvik_core::Error>(())
     /// # }).unwrap();
     /// ```
     pub fn is_fresh(&self, session: &Session<S::Data>, max_age: Duration) -> bool {

@@ -8,8 +8,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use narvik::store::{MemoryStore, PurgeableStore, SessionStore, UserSessionStore};
-use narvik::{Clock, Config, Error, ManualClock, Narvik, Session, SessionId, Timestamp, Token};
+use narvik_core::store::{MemoryStore, PurgeableStore, SessionStore, UserSessionStore};
+use narvik_core::{
+    Clock, Config, Error, ManualClock, Narvik, Session, SessionId, Timestamp, Token,
+};
 use proptest::prelude::*;
 
 const DAY: Duration = Duration::from_secs(24 * 60 * 60);

@@ -33,7 +33,7 @@ const MAX_ATTRIBUTE_VALUE: usize = 1024;
 ///
 /// ```
 /// use std::time::Duration;
-/// use narvik::{Config, SameSite};
+/// use narvik_core::{Config, SameSite};
 ///
 /// let config = Config::builder()
 ///     .session_length(Duration::from_secs(24 * 60 * 60))
@@ -41,7 +41,7 @@ const MAX_ATTRIBUTE_VALUE: usize = 1024;
 ///     .same_site(SameSite::Strict)
 ///     .build()?;
 /// assert_eq!(config.cookie_max_age(), Duration::from_secs(24 * 60 * 60));
-/// # Ok::<(), narvik::ConfigError>(())
+/// # Ok::<(), narvik_core::ConfigError>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {

@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 ///
 /// ```
 /// use std::time::Duration;
-/// use narvik::Timestamp;
+/// use narvik_core::Timestamp;
 ///
 /// let t = Timestamp::from_unix_millis(1_000);
 /// assert_eq!((t + Duration::from_millis(500)).as_unix_millis(), 1_500);
@@ -161,7 +161,7 @@ impl Clock for SystemClock {
 ///
 /// ```
 /// use std::time::Duration;
-/// use narvik::{Clock, ManualClock, Timestamp};
+/// use narvik_core::{Clock, ManualClock, Timestamp};
 ///
 /// let clock = ManualClock::new(Timestamp::from_unix_millis(0));
 /// clock.advance(Duration::from_secs(1));

@@ -65,7 +65,7 @@ impl Error {
     ///
     /// ```
     /// let io = std::io::Error::other("connection reset");
-    /// let err = narvik::Error::store("fetch session", io);
+    /// let err = narvik_core::Error::store("fetch session", io);
     /// assert_eq!(err.to_string(), "session store failed: fetch session");
     /// assert!(std::error::Error::source(&err).is_some());
     /// ```
@@ -90,7 +90,7 @@ impl Error {
 /// Names the setting and the rule it broke.
 ///
 /// ```
-/// let err = narvik::Config::builder().cookie_name("bad name").build().unwrap_err();
+/// let err = narvik_core::Config::builder().cookie_name("bad name").build().unwrap_err();
 /// assert_eq!(err.field(), "cookie_name");
 /// assert!(err.to_string().contains("RFC 6265"));
 /// ```

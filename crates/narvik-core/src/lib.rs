@@ -1,0 +1,81 @@
+//! The core of [narvik](https://docs.rs/narvik): server-side session
+//! authentication, the Rust successor of the TypeScript library Narvik.
+//! No I/O and no database driver here; applications add the `narvik`
+//! crate, which re-exports all of this, and store crates build on it.
+//!
+//! An application that has already checked who a user is asks narvik to
+//! start a session. narvik mints a random token for a cookie or a bearer
+//! header, stores only its SHA-256 hash, validates the token on every
+//! request, slides the expiry while the user is active, and forgets
+//! sessions that expire or are revoked.
+//!
+//! ```
+//! use narvik_core::{Narvik, store::MemoryStore};
+//!
+//! # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+//! let narvik = Narvik::new(MemoryStore::new());
+//!
+//! let created = narvik.create_session("user-42", ()).await?;
+//! println!("Set-Cookie: {}", narvik.create_cookie(&created.token));
+//!
+//! let valid = narvik.validate_session(created.token.as_str()).await?;
+//! assert_eq!(valid.expect("just created").session.user_id, "user-42");
+//! # Ok::<(), narvik_core::Error>(())
+//! # }).unwrap();
+//! ```
+//!
+//! # Map of the crate
+//!
+//! - [`Narvik`]: the manager, with Narvik's calls in snake_case:
+//!   [`create_session`](Narvik::create_session),
+//!   [`validate_session`](Narvik::validate_session),
+//!   [`invalidate_session`](Narvik::invalidate_session),
+//!   [`fetch_sessions_for_user`](Narvik::fetch_sessions_for_user),
+//!   [`delete_sessions_for_user`](Narvik::delete_sessions_for_user),
+//!   [`delete_all_expired_sessions`](Narvik::delete_all_expired_sessions),
+//!   [`create_cookie`](Narvik::create_cookie),
+//!   [`create_blank_cookie`](Narvik::create_blank_cookie),
+//!   [`cookie_name`](Narvik::cookie_name).
+//! - [`Config`]: Narvik's settings and defaults, checked when built.
+//! - [`Session`], [`NewSession`], [`ValidSession`]: what is stored and what
+//!   the calls return.
+//! - [`Token`] and [`SessionId`]: Narvik's token and id scheme (20 random
+//!   bytes in base32; the id is hex SHA-256 of the token).
+//! - [`store`]: the store traits, [`store::MemoryStore`] and
+//!   [`store::CallbackStore`].
+//! - [`Clock`], [`Timestamp`]: time, injectable for tests.
+//! - [`Error`]: the one error type.
+//!
+//! # Security
+//!
+//! Tokens come from the OS CSPRNG (160 bits) and never reach a store, a log
+//! or a `Debug` string. A string that cannot be a token is "no session"
+//! without a store call. A store failure is always an `Err`, never "no
+//! session". Expiry is checked here, on every validation, whatever the
+//! store returns.
+
+#![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+mod config;
+mod cookies;
+mod error;
+mod manager;
+mod session;
+mod session_id;
+pub mod store;
+mod time;
+mod token;
+
+pub use cookie::{self, Cookie};
+
+pub use config::{
+    Config, ConfigBuilder, DEFAULT_COOKIE_NAME, DEFAULT_SESSION_LENGTH, MAX_COOKIE_MAX_AGE,
+    SameSite,
+};
+pub use error::{BoxError, ConfigError, Error};
+pub use manager::Narvik;
+pub use session::{NewSession, Session, ValidSession};
+pub use session_id::{SESSION_ID_BYTES, SESSION_ID_LEN, SessionId};
+pub use time::{Clock, ManualClock, SystemClock, Timestamp};
+pub use token::{TOKEN_BYTES, TOKEN_LEN, Token};
