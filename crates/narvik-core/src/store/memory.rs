@@ -6,6 +6,8 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use super::{PurgeableStore, SessionStore, UserSessionStore};
+use subtle::ConstantTimeEq;
+
 use crate::{Error, Session, SessionId, Timestamp};
 
 /// Shards of each map. A power of two well above the core counts this runs
@@ -63,8 +65,43 @@ impl<D> Default for MemoryStore<D> {
     }
 }
 
-type SessionShard<D> = RwLock<HashMap<SessionId, Entry<D>, BuildHasherDefault<DigestHasher>>>;
-type UserShard = Mutex<HashMap<Arc<str>, Vec<SessionId>>>;
+type SessionShard<D> = RwLock<HashMap<Key, Entry<D>, BuildHasherDefault<DigestHasher>>>;
+type UserShard = Mutex<HashMap<Arc<str>, UserSessions>>;
+
+/// The first half of a session id: the key in both maps.
+///
+/// Keying on 128 bits rather than all 256 halves what the per-user index
+/// holds per session. Two live sessions sharing 128 bits of SHA-256 output
+/// is out of reach (tokens come from the CSPRNG), and if it ever happened
+/// the second save would be refused as a duplicate: never an overwrite,
+/// and never the wrong session served, because every lookup by id also
+/// compares the other half (`Entry::tail`).
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct Key([u8; 16]);
+
+impl std::hash::Hash for Key {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        let mut head = [0u8; 8];
+        head.copy_from_slice(&self.0[..8]);
+        state.write_u64(u64::from_le_bytes(head));
+    }
+}
+
+fn split(id: &SessionId) -> (Key, [u8; 16]) {
+    let (head, tail) = id.as_bytes().split_at(16);
+    let mut key = [0u8; 16];
+    let mut rest = [0u8; 16];
+    key.copy_from_slice(head);
+    rest.copy_from_slice(tail);
+    (Key(key), rest)
+}
+
+fn join(key: Key, tail: &[u8; 16]) -> SessionId {
+    let mut bytes = [0u8; 32];
+    bytes[..16].copy_from_slice(&key.0);
+    bytes[16..].copy_from_slice(tail);
+    SessionId::from_bytes(bytes)
+}
 
 struct Inner<D> {
     sessions: Box<[SessionShard<D>]>,
@@ -74,9 +111,11 @@ struct Inner<D> {
     user_hasher: RandomState,
 }
 
-/// A stored session, without its id (the map key) and with the user id
-/// shared with the per-user index.
+/// A stored session, without the half of its id that is the map key, and
+/// with the user id shared with the per-user index.
 struct Entry<D> {
+    /// The second half of the session id.
+    tail: [u8; 16],
     user_id: Arc<str>,
     created_at: i64,
     /// Atomic so that extension needs only the shard's read lock.
@@ -96,12 +135,18 @@ impl Hasher for DigestHasher {
         self.0
     }
 
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+
     fn write(&mut self, bytes: &[u8]) {
-        // SessionId's Hash writes its 32 bytes in one call.
-        let mut head = [0u8; 8];
-        let n = bytes.len().min(8);
-        head[..n].copy_from_slice(&bytes[..n]);
-        self.0 ^= u64::from_le_bytes(head);
+        // Only `Key` is hashed here, through `write_u64`; fold anything
+        // else in rather than drop it.
+        for chunk in bytes.chunks(8) {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.0 = self.0.rotate_left(5) ^ u64::from_le_bytes(word);
+        }
     }
 }
 
@@ -143,10 +188,10 @@ impl<D> MemoryStore<D> {
         self.inner.sessions.iter().all(|s| read(s).is_empty())
     }
 
-    fn session_shard(&self, id: &SessionId) -> &SessionShard<D> {
+    fn session_shard(&self, key: Key) -> &SessionShard<D> {
         // Byte 8, not the bytes the map hashes on, so that shard choice and
         // bucket choice are independent.
-        &self.inner.sessions[usize::from(id.as_bytes()[8]) % SHARDS]
+        &self.inner.sessions[usize::from(key.0[8]) % SHARDS]
     }
 
     fn user_shard(&self, user_id: &str) -> &UserShard {
@@ -159,46 +204,85 @@ impl<D> MemoryStore<D> {
     /// entry whether to go ahead. Lock order everywhere: user shard, then
     /// session shard.
     fn remove_where(&self, id: &SessionId, only_if: impl Fn(&Entry<D>) -> bool) -> bool {
-        let user_id = match read(self.session_shard(id)).get(id) {
-            Some(entry) if only_if(entry) => Arc::clone(&entry.user_id),
+        let (key, tail) = split(id);
+        let matches = |entry: &Entry<D>| bool::from(entry.tail.ct_eq(&tail)) && only_if(entry);
+        let user_id = match read(self.session_shard(key)).get(&key) {
+            Some(entry) if matches(entry) => Arc::clone(&entry.user_id),
             _ => return false,
         };
         let mut users = lock(self.user_shard(&user_id));
         let removed = {
-            let mut sessions = write(self.session_shard(id));
+            let mut sessions = write(self.session_shard(key));
             // Re-check: the entry may have changed between the two locks.
-            match sessions.get(id) {
-                Some(entry) if only_if(entry) => sessions.remove(id).is_some(),
+            match sessions.get(&key) {
+                Some(entry) if matches(entry) => sessions.remove(&key).is_some(),
                 _ => false,
             }
         };
         if removed {
-            unindex(&mut users, &user_id, id);
+            unindex(&mut users, &user_id, key);
         }
         removed
     }
 
     /// Deletes the given sessions of one user whose index lock is held.
-    fn remove_indexed(&self, ids: &[SessionId]) {
-        for id in ids {
-            write(self.session_shard(id)).remove(id);
+    fn remove_indexed(&self, keys: &[Key]) {
+        for key in keys {
+            write(self.session_shard(*key)).remove(key);
         }
     }
 }
 
-fn unindex(users: &mut HashMap<Arc<str>, Vec<SessionId>>, user_id: &str, id: &SessionId) {
-    if let Some(ids) = users.get_mut(user_id) {
-        ids.retain(|other| other != id);
-        if ids.is_empty() {
+fn unindex(users: &mut HashMap<Arc<str>, UserSessions>, user_id: &str, key: Key) {
+    if let Some(keys) = users.get_mut(user_id) {
+        keys.retain(|other| *other != key);
+        if keys.is_empty() {
             users.remove(user_id);
         }
     }
 }
 
+/// The ids of one user's sessions. Most users have one session, so that
+/// case is held inline: a `Vec` would cost a heap block of four ids (Rust's
+/// first growth step) for every such user.
+#[derive(Clone)]
+enum UserSessions {
+    One(Key),
+    Many(Vec<Key>),
+}
+
+impl UserSessions {
+    fn as_slice(&self) -> &[Key] {
+        match self {
+            Self::One(id) => std::slice::from_ref(id),
+            Self::Many(ids) => ids,
+        }
+    }
+
+    fn push(&mut self, id: Key) {
+        match self {
+            Self::One(first) => *self = Self::Many(vec![*first, id]),
+            Self::Many(ids) => ids.push(id),
+        }
+    }
+
+    fn retain(&mut self, keep: impl Fn(&Key) -> bool) {
+        match self {
+            Self::One(id) if !keep(id) => *self = Self::Many(Vec::new()),
+            Self::One(_) => {}
+            Self::Many(ids) => ids.retain(|id| keep(id)),
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.as_slice().is_empty()
+    }
+}
+
 impl<D: Clone> Entry<D> {
-    fn to_session(&self, id: SessionId) -> Session<D> {
+    fn to_session(&self, key: Key) -> Session<D> {
         Session {
-            id,
+            id: join(key, &self.tail),
             user_id: self.user_id.as_ref().to_owned(),
             created_at: Timestamp::from_unix_millis(self.created_at),
             expires_at: Timestamp::from_unix_millis(self.expires_at.load(Ordering::Acquire)),
@@ -211,6 +295,7 @@ impl<D: Clone + Send + Sync + 'static> SessionStore for MemoryStore<D> {
     type Data = D;
 
     async fn save_session(&self, session: &Session<D>) -> Result<(), Error> {
+        let (key, tail) = split(&session.id);
         let mut users = lock(self.user_shard(&session.user_id));
         // Share the index's copy of the user id when the user has one.
         let user_id = users.get_key_value(session.user_id.as_str()).map_or_else(
@@ -218,13 +303,14 @@ impl<D: Clone + Send + Sync + 'static> SessionStore for MemoryStore<D> {
             |(k, _)| Arc::clone(k),
         );
         {
-            let mut sessions = write(self.session_shard(&session.id));
-            if sessions.contains_key(&session.id) {
+            let mut sessions = write(self.session_shard(key));
+            if sessions.contains_key(&key) {
                 return Err(Error::DuplicateSessionId(session.id));
             }
             sessions.insert(
-                session.id,
+                key,
                 Entry {
+                    tail,
                     user_id: Arc::clone(&user_id),
                     created_at: session.created_at.as_unix_millis(),
                     expires_at: AtomicI64::new(session.expires_at.as_unix_millis()),
@@ -232,14 +318,21 @@ impl<D: Clone + Send + Sync + 'static> SessionStore for MemoryStore<D> {
                 },
             );
         }
-        users.entry(user_id).or_default().push(session.id);
+        match users.get_mut(&user_id) {
+            Some(keys) => keys.push(key),
+            None => {
+                users.insert(user_id, UserSessions::One(key));
+            }
+        }
         Ok(())
     }
 
     async fn fetch_session(&self, id: &SessionId) -> Result<Option<Session<D>>, Error> {
-        Ok(read(self.session_shard(id))
-            .get(id)
-            .map(|e| e.to_session(*id)))
+        let (key, tail) = split(id);
+        Ok(read(self.session_shard(key))
+            .get(&key)
+            .filter(|e| bool::from(e.tail.ct_eq(&tail)))
+            .map(|e| e.to_session(key)))
     }
 
     async fn update_session_expiry(
@@ -247,7 +340,11 @@ impl<D: Clone + Send + Sync + 'static> SessionStore for MemoryStore<D> {
         id: &SessionId,
         expires_at: Timestamp,
     ) -> Result<(), Error> {
-        if let Some(entry) = read(self.session_shard(id)).get(id) {
+        let (key, tail) = split(id);
+        if let Some(entry) = read(self.session_shard(key))
+            .get(&key)
+            .filter(|e| bool::from(e.tail.ct_eq(&tail)))
+        {
             entry
                 .expires_at
                 .store(expires_at.as_unix_millis(), Ordering::Release);
@@ -263,24 +360,25 @@ impl<D: Clone + Send + Sync + 'static> SessionStore for MemoryStore<D> {
 
 impl<D: Clone + Send + Sync + 'static> UserSessionStore for MemoryStore<D> {
     async fn fetch_sessions_for_user(&self, user_id: &str) -> Result<Vec<Session<D>>, Error> {
-        let ids = lock(self.user_shard(user_id))
+        let keys: Vec<Key> = lock(self.user_shard(user_id))
             .get(user_id)
-            .cloned()
+            .map(|keys| keys.as_slice().to_vec())
             .unwrap_or_default();
-        Ok(ids
+        Ok(keys
             .into_iter()
-            .filter_map(|id| {
-                read(self.session_shard(&id))
-                    .get(&id)
-                    .map(|e| e.to_session(id))
+            .filter_map(|key| {
+                read(self.session_shard(key))
+                    .get(&key)
+                    .map(|e| e.to_session(key))
             })
             .collect())
     }
 
     async fn delete_sessions_for_user(&self, user_id: &str) -> Result<(), Error> {
         let mut users = lock(self.user_shard(user_id));
-        let ids = users.remove(user_id).unwrap_or_default();
-        self.remove_indexed(&ids);
+        if let Some(keys) = users.remove(user_id) {
+            self.remove_indexed(keys.as_slice());
+        }
         Ok(())
     }
 
@@ -289,13 +387,27 @@ impl<D: Clone + Send + Sync + 'static> UserSessionStore for MemoryStore<D> {
         user_id: &str,
         keep: &SessionId,
     ) -> Result<(), Error> {
+        let (keep_key, keep_tail) = split(keep);
         let mut users = lock(self.user_shard(user_id));
-        let Some(ids) = users.get_mut(user_id) else {
+        let Some(keys) = users.get_mut(user_id) else {
             return Ok(());
         };
-        let others: Vec<SessionId> = ids.iter().filter(|id| *id != keep).copied().collect();
-        ids.retain(|id| id == keep);
-        if ids.is_empty() {
+        // The user's session under `keep`'s key is `keep` only if the other
+        // half of the id matches too.
+        let is_keep = |key: &Key| {
+            *key == keep_key
+                && read(self.session_shard(*key))
+                    .get(key)
+                    .is_some_and(|e| bool::from(e.tail.ct_eq(&keep_tail)))
+        };
+        let others: Vec<Key> = keys
+            .as_slice()
+            .iter()
+            .filter(|key| !is_keep(key))
+            .copied()
+            .collect();
+        keys.retain(|key| !others.contains(key));
+        if keys.is_empty() {
             users.remove(user_id);
         }
         self.remove_indexed(&others);
@@ -314,7 +426,7 @@ impl<D: Send + Sync> PurgeableStore for MemoryStore<D> {
             let expired: Vec<SessionId> = read(shard)
                 .iter()
                 .filter(|(_, e)| is_expired(e))
-                .map(|(id, _)| *id)
+                .map(|(key, e)| join(*key, &e.tail))
                 .collect();
             for id in &expired {
                 if self.remove_where(id, is_expired) {
@@ -341,7 +453,9 @@ mod tests {
     }
 
     fn index_len(store: &MemoryStore, user: &str) -> Option<usize> {
-        lock(store.user_shard(user)).get(user).map(Vec::len)
+        lock(store.user_shard(user))
+            .get(user)
+            .map(|ids| ids.as_slice().len())
     }
 
     #[tokio::test]
@@ -404,17 +518,66 @@ mod tests {
             .await
             .expect("save");
         let a = Arc::clone(
-            &read(store.session_shard(&SessionId::from_bytes([1; 32])))
-                .get(&SessionId::from_bytes([1; 32]))
+            &read(store.session_shard(split(&SessionId::from_bytes([1; 32])).0))
+                .get(&split(&SessionId::from_bytes([1; 32])).0)
                 .expect("present")
                 .user_id,
         );
         let b = Arc::clone(
-            &read(store.session_shard(&SessionId::from_bytes([2; 32])))
-                .get(&SessionId::from_bytes([2; 32]))
+            &read(store.session_shard(split(&SessionId::from_bytes([2; 32])).0))
+                .get(&split(&SessionId::from_bytes([2; 32])).0)
                 .expect("present")
                 .user_id,
         );
         assert!(Arc::ptr_eq(&a, &b));
+    }
+
+    fn halves(head: u8, tail: u8) -> SessionId {
+        let mut bytes = [head; 32];
+        bytes[16..].fill(tail);
+        SessionId::from_bytes(bytes)
+    }
+
+    fn with_id(id: SessionId) -> Session<()> {
+        Session {
+            id,
+            ..session("u", 0, 10)
+        }
+    }
+
+    #[tokio::test]
+    async fn an_id_sharing_the_key_half_is_neither_found_nor_saved() {
+        let store = MemoryStore::new();
+        let stored = halves(1, 2);
+        let other = halves(1, 3);
+        store.save_session(&with_id(stored)).await.expect("save");
+        assert_eq!(store.fetch_session(&other).await.expect("fetch"), None);
+        assert!(matches!(
+            store.save_session(&with_id(other)).await,
+            Err(Error::DuplicateSessionId(id)) if id == other
+        ));
+        store
+            .update_session_expiry(&other, Timestamp::from_unix_millis(99))
+            .await
+            .expect("update");
+        store.delete_session(&other).await.expect("delete");
+        let kept = store.fetch_session(&stored).await.expect("fetch");
+        assert_eq!(
+            kept.map(|s| s.expires_at),
+            Some(Timestamp::from_unix_millis(10))
+        );
+    }
+
+    #[tokio::test]
+    async fn keep_protects_only_the_exact_id() {
+        let store = MemoryStore::new();
+        let stored = halves(1, 2);
+        store.save_session(&with_id(stored)).await.expect("save");
+        store
+            .delete_other_sessions_for_user("u", &halves(1, 3))
+            .await
+            .expect("delete others");
+        assert_eq!(store.fetch_session(&stored).await.expect("fetch"), None);
+        assert_eq!(index_len(&store, "u"), None);
     }
 }
