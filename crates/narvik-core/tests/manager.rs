@@ -318,6 +318,21 @@ proptest! {
 
 // ---- Input handling -------------------------------------------------------
 
+proptest! {
+    /// Any string at all: no panic, and no store call unless it has a
+    /// token's shape.
+    #[test]
+    fn any_string_is_answered_without_panic(token in any::<String>()) {
+        let runtime = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
+        let f = fixture();
+        let result = runtime.block_on(f.narvik.validate_session(&token));
+        prop_assert!(matches!(result, Ok(None)));
+        let shaped = token.len() == 32
+            && token.bytes().all(|b| b.is_ascii_lowercase() || (b'2'..=b'7').contains(&b));
+        prop_assert_eq!(f.probe.calls.total(), usize::from(shaped));
+    }
+}
+
 #[tokio::test]
 async fn malformed_tokens_are_no_session_without_a_store_call() {
     let f = fixture();
