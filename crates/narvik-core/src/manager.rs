@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use cookie::Cookie;
-use tracing::{Instrument, field, info_span};
+use tracing::{Instrument, debug_span, field};
 
 use crate::store::{PurgeableStore, SessionStore, UserSessionStore};
 use crate::time::duration_millis;
@@ -181,7 +181,7 @@ impl<S: SessionStore> Narvik<S> {
     ) -> Result<NewSession<S::Data>, Error> {
         let token = Token::generate()?;
         let id = token.session_id();
-        let span = info_span!("narvik.create_session", session_id = %id);
+        let span = debug_span!("narvik.create_session", session_id = %id);
         async move {
             let now = self.clock.now();
             let session = Session {
@@ -221,7 +221,7 @@ impl<S: SessionStore> Narvik<S> {
             return Ok(None);
         }
         let id = SessionId::from_token(token);
-        let span = info_span!("narvik.validate_session", session_id = field::Empty);
+        let span = debug_span!("narvik.validate_session", session_id = field::Empty);
         span.record("session_id", field::display(&id));
         self.validate_id(id).instrument(span).await
     }
@@ -274,7 +274,7 @@ impl<S: SessionStore> Narvik<S> {
     pub async fn invalidate_session(&self, id: &SessionId) -> Result<(), Error> {
         self.store
             .delete_session(id)
-            .instrument(info_span!("narvik.invalidate_session", session_id = %id))
+            .instrument(debug_span!("narvik.invalidate_session", session_id = %id))
             .await
     }
 }
