@@ -305,7 +305,7 @@ where
     }
 }
 
-impl<D: Send + Sync + 'static> SessionStore for dyn DynSessionStore<D> {
+impl<'s, D: Send + Sync + 'static> SessionStore for dyn DynSessionStore<D> + 's {
     type Data = D;
 
     async fn save_session(&self, session: &Session<D>) -> Result<(), Error> {
@@ -326,7 +326,7 @@ impl<D: Send + Sync + 'static> SessionStore for dyn DynSessionStore<D> {
     }
 }
 
-impl<D: Send + Sync + 'static> UserSessionStore for dyn DynSessionStore<D> {
+impl<'s, D: Send + Sync + 'static> UserSessionStore for dyn DynSessionStore<D> + 's {
     async fn fetch_sessions_for_user(&self, user_id: &str) -> Result<Vec<Session<D>>, Error> {
         DynSessionStore::fetch_sessions_for_user(self, user_id).await
     }
@@ -342,7 +342,7 @@ impl<D: Send + Sync + 'static> UserSessionStore for dyn DynSessionStore<D> {
     }
 }
 
-impl<D: Send + Sync + 'static> PurgeableStore for dyn DynSessionStore<D> {
+impl<'s, D: Send + Sync + 'static> PurgeableStore for dyn DynSessionStore<D> + 's {
     async fn delete_all_expired_sessions(&self, now: Timestamp) -> Result<u64, Error> {
         DynSessionStore::delete_all_expired_sessions(self, now).await
     }

@@ -1,0 +1,199 @@
+//! One server or a cluster behind one type, every round trip bounded by
+//! the store's timeout.
+
+use std::io;
+use std::time::Duration;
+
+use redis::aio::{ConnectionLike, ConnectionManager};
+use redis::cluster_async::ClusterConnection;
+use redis::cluster_routing::{RoutingInfo, SingleNodeRoutingInfo};
+use redis::{Cmd, Pipeline, RedisError, RedisFuture, RedisResult, Value};
+
+/// Where a `SCAN` runs: the one server, or one master of a cluster.
+#[derive(Debug, Clone)]
+pub(crate) enum ScanTarget {
+    /// The single server.
+    Server,
+    /// A cluster master at this address.
+    Master { host: String, port: u16 },
+}
+
+#[derive(Clone)]
+enum Inner {
+    /// Reconnects by itself: a dropped connection fails the calls in
+    /// flight and starts a new connection in the background.
+    Single(ConnectionManager),
+    /// Keeps a connection per node, follows `MOVED`/`ASK` and refreshes
+    /// the slot map, reconnecting to nodes as needed.
+    Cluster(ClusterConnection),
+}
+
+/// A cheap-to-clone handle; clones share the underlying connections.
+#[derive(Clone)]
+pub(crate) struct Connection {
+    inner: Inner,
+    timeout: Duration,
+}
+
+impl Connection {
+    pub(crate) fn single(manager: ConnectionManager, timeout: Duration) -> Self {
+        Self {
+            inner: Inner::Single(manager),
+            timeout,
+        }
+    }
+
+    pub(crate) fn cluster(connection: ClusterConnection, timeout: Duration) -> Self {
+        Self {
+            inner: Inner::Cluster(connection),
+            timeout,
+        }
+    }
+
+    pub(crate) fn is_cluster(&self) -> bool {
+        matches!(self.inner, Inner::Cluster(_))
+    }
+
+    /// Where to run `SCAN` so that it sees every key: the server, or each
+    /// master that serves slots (from `CLUSTER NODES`).
+    pub(crate) async fn scan_targets(&mut self) -> RedisResult<Vec<ScanTarget>> {
+        if !self.is_cluster() {
+            return Ok(vec![ScanTarget::Server]);
+        }
+        let nodes: String = redis::cmd("CLUSTER").arg("NODES").query_async(self).await?;
+        Ok(masters(&nodes))
+    }
+
+    /// One `SCAN` step on `target`: the next cursor and a batch of keys.
+    pub(crate) async fn scan_step(
+        &mut self,
+        target: &ScanTarget,
+        cursor: u64,
+        pattern: &str,
+        kind: Option<&str>,
+    ) -> RedisResult<(u64, Vec<String>)> {
+        let mut cmd = redis::cmd("SCAN");
+        cmd.arg(cursor)
+            .arg("MATCH")
+            .arg(pattern)
+            .arg("COUNT")
+            .arg(1000);
+        if let Some(kind) = kind {
+            cmd.arg("TYPE").arg(kind);
+        }
+        let reply = match (target, &mut self.inner) {
+            (ScanTarget::Master { host, port }, Inner::Cluster(cluster)) => {
+                let routing = RoutingInfo::SingleNode(SingleNodeRoutingInfo::ByAddress {
+                    host: host.clone(),
+                    port: *port,
+                });
+                bounded(self.timeout, cluster.route_command(cmd, routing)).await?
+            }
+            _ => cmd.query_async::<Value>(self).await?,
+        };
+        Ok(redis::from_redis_value(reply)?)
+    }
+}
+
+/// The masters that serve slots, from `CLUSTER NODES` output: one line
+/// per node, `<id> <ip:port@cport[,hostname]> <flags> <master> ...
+/// <slots>...`.
+fn masters(nodes: &str) -> Vec<ScanTarget> {
+    nodes
+        .lines()
+        .filter_map(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let flags = fields.get(2)?;
+            let serves_slots = fields.len() > 8;
+            if !flags.split(',').any(|f| f == "master")
+                || flags.contains("fail")
+                || flags.contains("noaddr")
+                || !serves_slots
+            {
+                return None;
+            }
+            let addr = fields.get(1)?.split(['@', ',']).next()?;
+            let (host, port) = addr.rsplit_once(':')?;
+            Some(ScanTarget::Master {
+                host: host.to_owned(),
+                port: port.parse().ok()?,
+            })
+        })
+        .collect()
+}
+
+/// Runs `fut`, failing with a timeout error if it takes longer than
+/// `timeout`: the client's own timeouts do not cover a reconnection that
+/// is still backing off, and a session check must never hang.
+async fn bounded<T>(
+    timeout: Duration,
+    fut: impl Future<Output = RedisResult<T>>,
+) -> RedisResult<T> {
+    match tokio::time::timeout(timeout, fut).await {
+        Ok(result) => result,
+        Err(_) => Err(RedisError::from(io::Error::new(
+            io::ErrorKind::TimedOut,
+            format!("no answer from redis within {timeout:?}"),
+        ))),
+    }
+}
+
+impl ConnectionLike for Connection {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+        let timeout = self.timeout;
+        match &mut self.inner {
+            Inner::Single(c) => Box::pin(bounded(timeout, c.req_packed_command(cmd))),
+            Inner::Cluster(c) => Box::pin(bounded(timeout, c.req_packed_command(cmd))),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
+        let timeout = self.timeout;
+        match &mut self.inner {
+            Inner::Single(c) => Box::pin(bounded(
+                timeout,
+                c.req_packed_commands(pipeline, offset, count),
+            )),
+            Inner::Cluster(c) => Box::pin(bounded(
+                timeout,
+                c.req_packed_commands(pipeline, offset, count),
+            )),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match &self.inner {
+            Inner::Single(c) => c.get_db(),
+            Inner::Cluster(c) => c.get_db(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn masters_are_read_from_cluster_nodes() {
+        let nodes = "\
+a1 127.0.0.1:30001@40001 myself,master - 0 0 1 connected 0-5460
+b2 127.0.0.1:30002@40002,host-b master - 0 1 2 connected 5461-10922
+c3 127.0.0.1:30003@40003 slave b2 0 1 2 connected
+d4 127.0.0.1:30004@40004 master,fail - 0 1 4 disconnected 10923-16383
+e5 127.0.0.1:30005@40005 master - 0 1 5 connected
+";
+        let found: Vec<String> = masters(nodes)
+            .into_iter()
+            .map(|t| match t {
+                ScanTarget::Master { host, port } => format!("{host}:{port}"),
+                ScanTarget::Server => "server".to_owned(),
+            })
+            .collect();
+        assert_eq!(found, ["127.0.0.1:30001", "127.0.0.1:30002"]);
+    }
+}

@@ -1,0 +1,133 @@
+//! A [narvik](https://docs.rs/narvik) session store on Redis: one server
+//! or Redis Cluster (Redis 7.0 or later).
+//!
+//! ```no_run
+//! use narvik_core::Narvik;
+//! use narvik_redis::RedisStore;
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), narvik_core::Error> {
+//! // One server; for a cluster, `.connect_cluster(["redis://10.0.0.1:7000", ...])`.
+//! let store: RedisStore<()> = RedisStore::builder()
+//!     .key_prefix("my-app")
+//!     .connect("redis://127.0.0.1:6379")
+//!     .await?;
+//! let narvik = Narvik::new(store);
+//!
+//! let created = narvik.create_session("user-42", ()).await?;
+//! let valid = narvik.validate_session(created.token.as_str()).await?;
+//! assert_eq!(valid.map(|v| v.session.user_id).as_deref(), Some("user-42"));
+//!
+//! narvik.delete_sessions_for_user("user-42").await?; // sign out everywhere
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! [`RedisStore<D>`] implements all three store traits
+//! ([`SessionStore`](narvik_core::store::SessionStore),
+//! [`UserSessionStore`](narvik_core::store::UserSessionStore),
+//! [`PurgeableStore`](narvik_core::store::PurgeableStore)) for any `D:
+//! Serialize + DeserializeOwned`, and passes narvik's conformance suite on
+//! one server and on a 3-master cluster.
+//!
+//! # Keys
+//!
+//! Every key starts with the store's prefix (default `narvik`; letters,
+//! digits, `.`, `_`, `-`), so the store never touches another
+//! application's keys (the namespace clash of CVE-2011-4136). The prefix
+//! has no `:`, so the first `:` of a key ends it and two prefixes never
+//! share a key.
+//!
+//! | key | type | holds | expires |
+//! |---|---|---|---|
+//! | `<prefix>:s:<session id>` | string | JSON `{"user_id", "created_at", "data"}` | at the session's `expires_at` (`PXAT`/`PEXPIREAT`) |
+//! | `<prefix>:u:<hex SHA-256 of user id>` | sorted set | member: session id, score: its expiry (ms) | at its latest member's score |
+//!
+//! A session is fetched by id alone, so its key is derived from the id
+//! alone; validation is one round trip (`GET` and `PEXPIRETIME` of that
+//! key, pipelined). The expiry is not in the value: it *is* the key's
+//! expiry, read back with `PEXPIRETIME`, so Redis deletes an expired
+//! session by itself and an extension is one `PEXPIREAT`, which cannot
+//! re-create a key deleted meanwhile.
+//!
+//! User ids are arbitrary strings (unicode, kilobytes), so the index key
+//! holds their SHA-256; the user id itself is in each session's value.
+//!
+//! # The per-user index, and Redis Cluster
+//!
+//! A session key and its user's index hash to different cluster slots,
+//! and no script may touch both. So every script here touches exactly one
+//! key (atomic on a server and in a cluster alike; no hash tags are needed,
+//! and the prefix may not contain `{` or `}`, so keys spread over all
+//! slots), and the steps that touch both keys are ordered so that one
+//! invariant holds at every instant, whatever crashes or races:
+//!
+//! > every live session is in its user's index, with a score at least its
+//! > expiry.
+//!
+//! - **save**: a script adds the id to the index (`ZADD GT`), trims
+//!   members that expired by the server's clock and sets the index's
+//!   expiry to its latest score; *then* `SET key value NX PXAT expires_at`.
+//!   If the `SET` is refused (the id exists) the entry it added is removed
+//!   and the call fails with [`Error::DuplicateSessionId`](narvik_core::Error::DuplicateSessionId).
+//! - **update expiry**: read the owner from the value; raise the index
+//!   score with `ZADD XX GT` (`XX`: an entry removed by a concurrent delete
+//!   is not re-added); *then* `PEXPIREAT` the key (does nothing if it is
+//!   gone). A score only ever rises, so concurrent extensions cannot leave
+//!   it below the key's expiry.
+//! - **delete**: `GETDEL` the key (its value names the owner), *then*
+//!   remove the id from the index.
+//! - **delete for user / delete others**: read the index, `DEL` each key,
+//!   then remove from the index exactly the ids whose `DEL` deleted
+//!   something. Every session saved before the call is in the index, so it
+//!   is deleted; a save racing the call either lands before the read
+//!   (deleted) or after it (kept, and still indexed, so a later call finds
+//!   it). An entry whose key is already missing is left alone, because it
+//!   may be a save in flight between its two steps.
+//! - **list for user**: read the index, fetch each key; entries whose key
+//!   is gone are skipped.
+//! - **purge** ([`PurgeableStore::delete_all_expired_sessions`](narvik_core::store::PurgeableStore::delete_all_expired_sessions)):
+//!   `SCAN` every master for session keys; one script per key deletes it if
+//!   its expiry is `<= now` (also keys Redis has not expired yet, when
+//!   `now` is ahead of the server) and returns the value, so the id leaves
+//!   its user's index and concurrent purges count each session once. Then
+//!   every index is trimmed of entries that expired by the server's clock:
+//!   the stale entries no key expiry removes. Returns the sessions deleted.
+//!
+//! So the index never loses a live session, drops revoked ones as they are
+//! revoked, and cannot grow without bound: entries leave when their
+//! session is deleted or expires (on the next write to the index, or the
+//! next purge), and the index key itself expires with its latest session.
+//! The only entries that linger are those whose key vanished without this
+//! store (eviction, a manual `DEL`, a crash between a delete's two steps);
+//! listing skips them and they go when their score passes.
+//!
+//! # Failures
+//!
+//! Every Redis round trip is bounded by the store's timeout
+//! ([`DEFAULT_TIMEOUT`], 500 ms; [`RedisStoreBuilder::timeout`]). With
+//! Redis unreachable, calls fail with
+//! [`Error::Store`](narvik_core::Error::Store) within it: never a hang, and
+//! never "no session". The connection heals by itself: on one server a
+//! [`redis::aio::ConnectionManager`] reconnects in the background; in a
+//! cluster the client reconnects to nodes and refreshes its slot map.
+//!
+//! # Encoding
+//!
+//! Session data is JSON (`serde_json`): self-describing, so `D` can gain
+//! fields (`#[serde(default)]`) without invalidating stored sessions;
+//! readable with `redis-cli`; and readable from other languages (a
+//! TypeScript Narvik service can share the sessions). A value that does
+//! not decode is [`Error::Data`](narvik_core::Error::Data) naming the
+//! session id.
+
+#![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+mod connection;
+mod keys;
+mod scripts;
+mod store;
+
+pub use keys::MAX_PREFIX_LEN;
+pub use store::{DEFAULT_KEY_PREFIX, DEFAULT_TIMEOUT, MAX_EXPIRY, RedisStore, RedisStoreBuilder};

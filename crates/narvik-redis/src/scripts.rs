@@ -1,0 +1,76 @@
+//! The Lua scripts. Each touches exactly one key, so each is atomic on one
+//! server and in a cluster alike (one key is always one slot).
+//!
+//! Index scripts trim by the server's clock (`TIME`), the same clock that
+//! fires the session keys' expiries, and end by setting the index's own
+//! expiry to its latest member's score, so an index never outlives its
+//! sessions by more than the time to the next write.
+
+use std::sync::LazyLock;
+
+use redis::Script;
+
+/// The common tail of the index scripts: drop members whose score (an
+/// expiry in ms) is `<=` the server's now, then keep the key alive until
+/// its latest member's expiry, or let it go if it is empty.
+macro_rules! trim_and_expire {
+    () => {
+        r"
+local t = redis.call('TIME')
+local now = t[1] * 1000 + math.floor(t[2] / 1000)
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+local top = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
+if top[2] then
+  redis.call('PEXPIREAT', KEYS[1], top[2])
+end
+"
+    };
+}
+
+/// KEYS[1] = user index, ARGV[1] = session id, ARGV[2] = its expiry (ms).
+/// Adds the id, or raises its score if it is there (`GT`: a score never
+/// drops below the session key's expiry). Returns 1 if the id was new.
+pub(crate) static INDEX_ADD: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(concat!(
+        r"local added = redis.call('ZADD', KEYS[1], 'GT', ARGV[2], ARGV[1])",
+        trim_and_expire!(),
+        "return added"
+    ))
+});
+
+/// KEYS[1] = user index, ARGV[1] = session id, ARGV[2] = its new expiry.
+/// Raises the id's score, but only if the id is still there (`XX`): an
+/// index entry removed by a concurrent delete is not brought back.
+pub(crate) static INDEX_RAISE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(concat!(
+        r"redis.call('ZADD', KEYS[1], 'XX', 'GT', ARGV[2], ARGV[1])",
+        trim_and_expire!(),
+        "return 1"
+    ))
+});
+
+/// KEYS[1] = user index, ARGV = session ids (maybe none). Removes them,
+/// then trims. With no ids it only trims (the purge uses that).
+pub(crate) static INDEX_REMOVE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(concat!(
+        r"if #ARGV > 0 then redis.call('ZREM', KEYS[1], unpack(ARGV)) end",
+        trim_and_expire!(),
+        "return 1"
+    ))
+});
+
+/// KEYS[1] = session key, ARGV[1] = the purge's now (ms). Deletes the
+/// session if its expiry is `<=` now and returns its value (so the caller
+/// can find the user's index), else nil. Atomic, so concurrent purges
+/// delete, and count, each session once.
+pub(crate) static PURGE_SESSION: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+local at = redis.call('PEXPIRETIME', KEYS[1])
+if at >= 0 and at <= tonumber(ARGV[1]) then
+  return redis.call('GETDEL', KEYS[1])
+end
+return false
+",
+    )
+});

@@ -1,0 +1,353 @@
+//! What is specific to the Redis store, on one server and on the cluster:
+//! key expiries, the per-user index under concurrent writers, undecodable
+//! values, stale index entries.
+
+mod support;
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use narvik_core::store::{PurgeableStore, SessionStore, UserSessionStore};
+use narvik_core::{Error, Session, SessionId, Timestamp, Token};
+use narvik_testkit::TestData;
+use support::{Raw, Target, TestStore};
+
+const HOUR: Duration = Duration::from_secs(3600);
+
+fn session(user: &str, expires_at: Timestamp) -> Session<TestData> {
+    Session {
+        id: Token::generate().expect("os rng").session_id(),
+        user_id: user.to_owned(),
+        created_at: Timestamp::now(),
+        expires_at,
+        data: TestData::default(),
+    }
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("tokio runtime")
+}
+
+fn pexpiretime(key: &str) -> redis::Cmd {
+    let mut cmd = redis::cmd("PEXPIRETIME");
+    cmd.arg(key);
+    cmd
+}
+
+async fn session_key_expires_at_expires_at_and_index_follows(target: Target) {
+    let store = TestStore::new(target.clone(), "ttl").await;
+    let mut raw = Raw::connect(&target).await;
+    let s = session("ttl-user", Timestamp::now() + HOUR);
+    let later = session("ttl-user", Timestamp::now() + 2 * HOUR);
+    store.save_session(&s).await.expect("save");
+    store.save_session(&later).await.expect("save");
+    let skey = store.inner().session_key(&s.id);
+    let ukey = store.inner().user_index_key("ttl-user");
+    assert!(
+        skey.starts_with(store.inner().key_prefix())
+            && ukey.starts_with(store.inner().key_prefix())
+    );
+    let at: i64 = raw.query(&pexpiretime(&skey)).await;
+    assert_eq!(
+        at,
+        s.expires_at.as_unix_millis(),
+        "PEXPIREAT is the session's expires_at"
+    );
+    let index_at: i64 = raw.query(&pexpiretime(&ukey)).await;
+    assert_eq!(
+        index_at,
+        later.expires_at.as_unix_millis(),
+        "the index expires with its latest session"
+    );
+
+    // Extension moves the key's expiry, the index score and the index's expiry.
+    let extended = Timestamp::now() + 3 * HOUR;
+    store
+        .update_session_expiry(&s.id, extended)
+        .await
+        .expect("update");
+    let at: i64 = raw.query(&pexpiretime(&skey)).await;
+    assert_eq!(at, extended.as_unix_millis());
+    let score: f64 = raw
+        .query(redis::cmd("ZSCORE").arg(&ukey).arg(s.id.to_string()))
+        .await;
+    assert_eq!(score as i64, extended.as_unix_millis());
+    let index_at: i64 = raw.query(&pexpiretime(&ukey)).await;
+    assert_eq!(index_at, extended.as_unix_millis());
+
+    // Deleted, then "extended": nothing comes back, key or index entry.
+    store.delete_session(&s.id).await.expect("delete");
+    store
+        .update_session_expiry(&s.id, extended + HOUR)
+        .await
+        .expect("update of a gone session");
+    let exists: i64 = raw.query(redis::cmd("EXISTS").arg(&skey)).await;
+    assert_eq!(exists, 0, "update re-created a deleted session");
+    let score: Option<f64> = raw
+        .query(redis::cmd("ZSCORE").arg(&ukey).arg(s.id.to_string()))
+        .await;
+    assert_eq!(
+        score, None,
+        "update re-added a deleted session to the index"
+    );
+}
+
+async fn undecodable_value_is_a_data_error_naming_the_session(target: Target) {
+    let store = TestStore::new(target.clone(), "bad").await;
+    let mut raw = Raw::connect(&target).await;
+    let id = Token::generate().expect("os rng").session_id();
+    let at = (Timestamp::now() + HOUR).as_unix_millis();
+    let _: () = raw
+        .query(
+            redis::cmd("SET")
+                .arg(store.inner().session_key(&id))
+                .arg("{not json")
+                .arg("PXAT")
+                .arg(at),
+        )
+        .await;
+    match store.fetch_session(&id).await {
+        Err(Error::Data { id: bad, .. }) => assert_eq!(bad, id),
+        other => panic!("an undecodable value must be Error::Data naming the id, got {other:?}"),
+    }
+    let err = store
+        .fetch_session(&id)
+        .await
+        .expect_err("still undecodable");
+    assert!(
+        err.to_string().contains(&id.to_string()),
+        "message must name the id: {err}"
+    );
+}
+
+async fn purge_removes_stale_index_entries_and_counts_only_sessions(target: Target) {
+    let store = TestStore::new(target.clone(), "stale").await;
+    let mut raw = Raw::connect(&target).await;
+    let live = session("stale-user", Timestamp::now() + HOUR);
+    store.save_session(&live).await.expect("save");
+    let ukey = store.inner().user_index_key("stale-user");
+    // An entry that expired a minute ago and whose key is long gone: what
+    // a write-free index would keep forever without the purge.
+    let stale = Token::generate().expect("os rng").session_id().to_string();
+    let past = (Timestamp::now() - Duration::from_secs(60)).as_unix_millis();
+    let _: i64 = raw
+        .query(redis::cmd("ZADD").arg(&ukey).arg(past).arg(&stale))
+        .await;
+    let removed = store
+        .delete_all_expired_sessions(Timestamp::now())
+        .await
+        .expect("purge");
+    assert_eq!(removed, 0, "no session was expired");
+    let members: Vec<String> = raw
+        .query(redis::cmd("ZRANGE").arg(&ukey).arg(0).arg(-1))
+        .await;
+    assert_eq!(
+        members,
+        vec![live.id.to_string()],
+        "the stale entry survived the purge"
+    );
+}
+
+/// Writers keep creating sessions for one user while "sign out
+/// everywhere" (or "everywhere else") runs. Every session saved before the
+/// call must be gone after it; afterwards the index must list exactly the
+/// sessions that exist (none lost, none revoked kept).
+async fn per_user_delete_misses_nothing_under_concurrent_writers(target: Target, others: bool) {
+    const WRITERS: usize = 8;
+    const SAVES_EACH: usize = 60;
+    let store = Arc::new(TestStore::new(target.clone(), "conc").await);
+    let user = format!("conc-{}", &Token::generate().expect("os rng").as_str()[..8]);
+    let keep = session(&user, Timestamp::now() + HOUR);
+    store.save_session(&keep).await.expect("save keep");
+    let saved: Arc<Mutex<Vec<SessionId>>> = Arc::default();
+    let writers: Vec<_> = (0..WRITERS)
+        .map(|_| {
+            let (store, saved, user) = (store.clone(), saved.clone(), user.clone());
+            tokio::spawn(async move {
+                for _ in 0..SAVES_EACH {
+                    let s = session(&user, Timestamp::now() + HOUR);
+                    store.save_session(&s).await.expect("save");
+                    saved.lock().expect("lock").push(s.id);
+                }
+            })
+        })
+        .collect();
+    // Deletes interleaved with the writers; what was saved before each is
+    // checked once the writers are done (ids are never reused, so a
+    // session gone then is still gone).
+    let mut saved_before_a_delete: Vec<SessionId> = Vec::new();
+    let mut rounds = 0;
+    while !writers.iter().all(tokio::task::JoinHandle::is_finished) {
+        tokio::time::sleep(Duration::from_millis(15)).await;
+        saved_before_a_delete.extend(saved.lock().expect("lock").iter().copied());
+        if others {
+            store
+                .delete_other_sessions_for_user(&user, &keep.id)
+                .await
+                .expect("delete others");
+        } else {
+            store
+                .delete_sessions_for_user(&user)
+                .await
+                .expect("delete for user");
+        }
+        rounds += 1;
+    }
+    for w in writers {
+        w.await.expect("writer panicked");
+    }
+    assert!(
+        rounds >= 2,
+        "the deletes did not overlap the writers ({rounds} rounds)"
+    );
+    let all: Vec<SessionId> = saved.lock().expect("lock").clone();
+    assert_eq!(all.len(), WRITERS * SAVES_EACH);
+    let before: HashSet<SessionId> = saved_before_a_delete.into_iter().collect();
+    let mut existing: HashSet<SessionId> = HashSet::new();
+    for id in all.iter().chain([&keep.id]) {
+        if store.fetch_session(id).await.expect("fetch").is_some() {
+            assert!(
+                !before.contains(id),
+                "a session saved before a delete survived it"
+            );
+            existing.insert(*id);
+        }
+    }
+    assert_eq!(
+        existing.contains(&keep.id),
+        others,
+        "keep must survive exactly delete-others"
+    );
+    let listed: HashSet<SessionId> = store
+        .fetch_sessions_for_user(&user)
+        .await
+        .expect("list")
+        .into_iter()
+        .map(|s| s.id)
+        .collect();
+    assert_eq!(listed, existing, "the index lost a live session");
+    let mut raw = Raw::connect(&target).await;
+    let entries: usize = raw
+        .query(redis::cmd("ZCARD").arg(store.inner().user_index_key(&user)))
+        .await;
+    assert_eq!(
+        entries,
+        existing.len(),
+        "the index keeps entries of deleted sessions"
+    );
+    store
+        .delete_sessions_for_user(&user)
+        .await
+        .expect("final delete");
+    assert!(
+        store
+            .fetch_sessions_for_user(&user)
+            .await
+            .expect("list")
+            .is_empty()
+    );
+}
+
+async fn invalid_prefix_is_refused(target: Target) {
+    for bad in ["", "a:b", "{tag}", "a*"] {
+        let builder = narvik_redis::RedisStore::builder().key_prefix(bad);
+        let result = match &target {
+            Target::Single(url) => builder.connect::<()>(url).await,
+            Target::Cluster(nodes) => builder.connect_cluster::<(), _>(nodes).await,
+        };
+        assert!(
+            matches!(result, Err(Error::Store { .. })),
+            "prefix {bad:?} was accepted"
+        );
+    }
+}
+
+macro_rules! against {
+    ($target:expr) => {
+        #[test]
+        fn session_key_expires_at_expires_at_and_index_follows() {
+            super::runtime().block_on(super::session_key_expires_at_expires_at_and_index_follows(
+                $target,
+            ));
+        }
+        #[test]
+        fn undecodable_value_is_a_data_error_naming_the_session() {
+            super::runtime().block_on(super::undecodable_value_is_a_data_error_naming_the_session(
+                $target,
+            ));
+        }
+        #[test]
+        fn purge_removes_stale_index_entries_and_counts_only_sessions() {
+            super::runtime().block_on(
+                super::purge_removes_stale_index_entries_and_counts_only_sessions($target),
+            );
+        }
+        #[test]
+        fn delete_for_user_misses_nothing_under_concurrent_writers() {
+            super::runtime().block_on(
+                super::per_user_delete_misses_nothing_under_concurrent_writers($target, false),
+            );
+        }
+        #[test]
+        fn delete_others_misses_nothing_under_concurrent_writers() {
+            super::runtime().block_on(
+                super::per_user_delete_misses_nothing_under_concurrent_writers($target, true),
+            );
+        }
+        #[test]
+        fn invalid_prefix_is_refused() {
+            super::runtime().block_on(super::invalid_prefix_is_refused($target));
+        }
+    };
+}
+
+mod single_server {
+    against!(super::Target::single());
+}
+
+mod cluster {
+    against!(super::Target::cluster());
+
+    /// Sessions of one user spread over the masters: the store does not
+    /// pile a user's keys into one slot.
+    #[test]
+    fn a_users_sessions_spread_over_the_masters() {
+        super::runtime().block_on(async {
+            let target = super::Target::cluster();
+            let store = super::TestStore::new(target, "spread").await;
+            let mut keys = Vec::new();
+            for _ in 0..30 {
+                let s = super::session("spread-user", narvik_core::Timestamp::now() + super::HOUR);
+                super::SessionStore::save_session(&store, &s)
+                    .await
+                    .expect("save");
+                keys.push(store.inner().session_key(&s.id));
+            }
+            let mut per_node = Vec::new();
+            for node in &super::support::cluster().nodes {
+                let mut raw = super::Raw::connect(&super::Target::Single(node.url())).await;
+                let mut n = 0;
+                for key in &keys {
+                    let slot: u16 = raw
+                        .query(redis::cmd("CLUSTER").arg("KEYSLOT").arg(key))
+                        .await;
+                    let count: i64 = raw
+                        .query(redis::cmd("CLUSTER").arg("COUNTKEYSINSLOT").arg(slot))
+                        .await;
+                    n += i64::from(count > 0);
+                }
+                per_node.push(n);
+            }
+            assert_eq!(
+                per_node.iter().filter(|&&n| n > 0).count(),
+                3,
+                "sessions per master: {per_node:?}"
+            );
+        });
+    }
+}
