@@ -1,0 +1,107 @@
+//! SQL session stores for [narvik](https://docs.rs/narvik), on
+//! [sqlx](https://docs.rs/sqlx): SQLite, PostgreSQL and MySQL/MariaDB, one
+//! feature each.
+//!
+//! ```
+//! # #[cfg(feature = "sqlite")]
+//! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+//! use narvik_core::Narvik;
+//! use narvik_sqlx::SqliteStore;
+//!
+//! #[derive(serde::Serialize, serde::Deserialize)]
+//! struct Device {
+//!     user_agent: String,
+//! }
+//!
+//! // A file in production (`SqliteStore::open("sessions.db")`).
+//! let store = SqliteStore::<Device>::open_in_memory().await?;
+//! store.migrate().await?; // creates the table if it is missing
+//!
+//! let narvik = Narvik::new(store);
+//! let device = Device { user_agent: "Firefox".into() };
+//! let created = narvik.create_session("user-42", device).await?;
+//! let valid = narvik.validate_session(created.token.as_str()).await?;
+//! assert_eq!(valid.expect("just created").session.data.user_agent, "Firefox");
+//! # Ok::<(), narvik_core::Error>(())
+//! # }).unwrap();
+//! ```
+//!
+//! # Features
+//!
+//! | feature | store | times stored as | data stored as |
+//! |---|---|---|---|
+//! | `sqlite` | [`SqliteStore`] | `INTEGER` unix milliseconds | `TEXT` (JSON) |
+//! | `postgres` | [`PostgresStore`] | `TIMESTAMPTZ(3)` | `JSONB` |
+//! | `mysql` | [`MySqlStore`] (MySQL and MariaDB) | `DATETIME(3)`, UTC | `JSON` |
+//!
+//! Each store implements all three of narvik's store traits
+//! ([`SessionStore`](narvik_core::store::SessionStore),
+//! [`UserSessionStore`](narvik_core::store::UserSessionStore),
+//! [`PurgeableStore`](narvik_core::store::PurgeableStore)) for any session
+//! data type `D: Serialize + DeserializeOwned`, and passes the
+//! `narvik-testkit` conformance suite against the real database.
+//!
+//! # The table
+//!
+//! Each store's module documents its schema; all share the columns `id`
+//! (the 64-character hex session id, primary key), `user_id` (indexed),
+//! `created_at`, `expires_at` (indexed, millisecond precision) and `data`.
+//! `migrate()` creates the table and indexes if missing, and
+//! `migration_sql()` returns the same statements for your own migration
+//! tool. The table name is configurable with a checked [`TableName`]
+//! (`narvik_sessions` by default).
+//!
+//! # Behaviour
+//!
+//! - Each operation is one statement: saving is an `INSERT` that fails
+//!   with [`Error::DuplicateSessionId`](narvik_core::Error::DuplicateSessionId)
+//!   on an existing id (nothing is overwritten); extending is one `UPDATE`
+//!   that never re-creates a deleted row; deleting a user's sessions, or all
+//!   but one, is one `DELETE`.
+//! - Purging deletes `expires_at <= now` (narvik's `now`, never the
+//!   database's clock) in batches of [`DEFAULT_PURGE_BATCH_SIZE`] rows
+//!   (configurable), each its own statement, and returns the total.
+//!   [`PurgeTask`] runs it in the background on a period.
+//! - Every failure (pool exhausted or timed out, connection dropped, table
+//!   missing) is an `Err` with the driver's error as its source, never "no
+//!   session" and never a panic. A row whose data does not decode into `D`
+//!   is [`Error::Data`](narvik_core::Error::Data) naming the session.
+//!
+//! # Modules
+//!
+//! - [`sqlite`], [`postgres`], [`mysql`]: the stores and their schemas.
+//! - [`TableName`]: the checked table name.
+//! - [`PurgeTask`]: the background purge.
+
+#![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+#[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
+mod columns;
+mod purge;
+mod table;
+
+#[cfg(feature = "mysql")]
+pub mod mysql;
+#[cfg(feature = "postgres")]
+pub mod postgres;
+#[cfg(feature = "sqlite")]
+pub mod sqlite;
+
+#[cfg(feature = "mysql")]
+pub use mysql::MySqlStore;
+#[cfg(feature = "postgres")]
+pub use postgres::PostgresStore;
+#[cfg(feature = "sqlite")]
+pub use sqlite::SqliteStore;
+
+pub use purge::PurgeTask;
+pub use table::{InvalidTableName, TableName};
+
+/// Rows a purge deletes per statement unless configured otherwise: small
+/// enough that one batch holds its locks for milliseconds, large enough
+/// that a million expired rows take a few hundred statements.
+pub const DEFAULT_PURGE_BATCH_SIZE: u32 = 5_000;
+
+/// The sqlx this crate is built on, for building pools and options.
+pub use sqlx;

@@ -1,0 +1,159 @@
+//! What the database test files share: unique table names, server URLs
+//! from the environment, and a store wrapper that drops its table when the
+//! case is done.
+
+// Each test file uses a different part of this module.
+#![allow(dead_code, unreachable_pub)]
+
+use std::future::Future;
+use std::time::Duration;
+
+use narvik_core::store::{PurgeableStore, SessionStore, UserSessionStore};
+use narvik_core::{Error, Session, SessionId, Timestamp, Token};
+use narvik_sqlx::TableName;
+
+/// A table name no other case or test run uses.
+pub fn unique_table() -> TableName {
+    let token = Token::generate().expect("os rng");
+    TableName::new(&format!("narvik_test_{}", &token.as_str()[..16])).expect("valid table name")
+}
+
+/// The URL in `var`, or `default` when it is unset.
+pub fn server_url(var: &str, default: &str) -> String {
+    std::env::var(var).unwrap_or_else(|_| default.to_owned())
+}
+
+/// The failure message for a server that does not answer: the URL tried
+/// and the variable that points elsewhere. Tests never skip.
+pub fn unreachable(what: &str, url: &str, var: &str, err: &dyn std::fmt::Display) -> String {
+    format!(
+        "{what} at {url} did not answer: {err}\n\
+         Start it (scripts/services-sql.sh starts the local PostgreSQL and MariaDB) \
+         or set {var} to a server to test against."
+    )
+}
+
+/// Runs `cleanup` to completion on a thread of its own with its own
+/// runtime: it is called from `Drop`, inside the case's runtime, which
+/// cannot be blocked on.
+pub fn run_detached<F>(cleanup: F)
+where
+    F: Future<Output = ()> + Send + 'static,
+{
+    let thread = std::thread::spawn(move || {
+        match tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        {
+            Ok(runtime) => runtime.block_on(async {
+                if tokio::time::timeout(Duration::from_secs(30), cleanup)
+                    .await
+                    .is_err()
+                {
+                    eprintln!("narvik-sqlx tests: cleanup timed out");
+                }
+            }),
+            Err(e) => eprintln!("narvik-sqlx tests: no runtime for cleanup: {e}"),
+        }
+    });
+    if thread.join().is_err() {
+        eprintln!("narvik-sqlx tests: cleanup panicked");
+    }
+}
+
+/// A store that runs a cleanup (dropping its table) when it is dropped,
+/// so each conformance case leaves nothing behind, even when it fails.
+pub struct Cleanup<S> {
+    store: S,
+    on_drop: Option<Box<dyn FnOnce() + Send + Sync>>,
+}
+
+impl<S> Cleanup<S> {
+    pub fn new(store: S, on_drop: impl FnOnce() + Send + Sync + 'static) -> Self {
+        Self {
+            store,
+            on_drop: Some(Box::new(on_drop)),
+        }
+    }
+
+    pub fn inner(&self) -> &S {
+        &self.store
+    }
+}
+
+impl<S> Drop for Cleanup<S> {
+    fn drop(&mut self) {
+        if let Some(cleanup) = self.on_drop.take() {
+            cleanup();
+        }
+    }
+}
+
+impl<S: SessionStore> SessionStore for Cleanup<S> {
+    type Data = S::Data;
+
+    async fn save_session(&self, session: &Session<S::Data>) -> Result<(), Error> {
+        self.store.save_session(session).await
+    }
+    async fn fetch_session(&self, id: &SessionId) -> Result<Option<Session<S::Data>>, Error> {
+        self.store.fetch_session(id).await
+    }
+    async fn update_session_expiry(
+        &self,
+        id: &SessionId,
+        expires_at: Timestamp,
+    ) -> Result<(), Error> {
+        self.store.update_session_expiry(id, expires_at).await
+    }
+    async fn delete_session(&self, id: &SessionId) -> Result<(), Error> {
+        self.store.delete_session(id).await
+    }
+}
+
+impl<S: UserSessionStore> UserSessionStore for Cleanup<S> {
+    async fn fetch_sessions_for_user(&self, user_id: &str) -> Result<Vec<Session<S::Data>>, Error> {
+        self.store.fetch_sessions_for_user(user_id).await
+    }
+    async fn delete_sessions_for_user(&self, user_id: &str) -> Result<(), Error> {
+        self.store.delete_sessions_for_user(user_id).await
+    }
+    async fn delete_other_sessions_for_user(
+        &self,
+        user_id: &str,
+        keep: &SessionId,
+    ) -> Result<(), Error> {
+        self.store
+            .delete_other_sessions_for_user(user_id, keep)
+            .await
+    }
+}
+
+impl<S: PurgeableStore> PurgeableStore for Cleanup<S> {
+    async fn delete_all_expired_sessions(&self, now: Timestamp) -> Result<u64, Error> {
+        self.store.delete_all_expired_sessions(now).await
+    }
+}
+
+/// A session for `user_id` expiring at `expires_at`, with typed data.
+pub fn session<D>(user_id: &str, expires_at: Timestamp, data: D) -> Session<D> {
+    Session {
+        id: Token::generate().expect("os rng").session_id(),
+        user_id: user_id.to_owned(),
+        created_at: Timestamp::now(),
+        expires_at,
+        data,
+    }
+}
+
+/// The chain of an error's sources, as one string, for assertions on the
+/// cause.
+pub fn causes(err: &dyn std::error::Error) -> String {
+    let mut out = err.to_string();
+    let mut source = err.source();
+    while let Some(e) = source {
+        out.push_str(": ");
+        out.push_str(&e.to_string());
+        source = e.source();
+    }
+    out
+}
