@@ -28,7 +28,7 @@ pub fn server_url(var: &str, default: &str) -> String {
 pub fn unreachable(what: &str, url: &str, var: &str, err: &dyn std::fmt::Display) -> String {
     format!(
         "{what} at {url} did not answer: {err}\n\
-         Start it (scripts/services-sql.sh starts the local PostgreSQL and MariaDB) \
+         Start it (scripts/services.sh starts the local PostgreSQL and MariaDB) \
          or set {var} to a server to test against."
     )
 }
