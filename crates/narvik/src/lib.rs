@@ -44,9 +44,14 @@
 //! - [`Clock`], [`Timestamp`]: time, injectable for tests.
 //! - [`Error`]: the one error type.
 //!
-//! Everything here is re-exported from `narvik-core`, which has no I/O;
-//! store and framework crates are re-exported behind features as they
-//! arrive.
+//! Everything above is re-exported from `narvik-core`, which has no I/O.
+//! Stores and the framework integration are behind features:
+//!
+//! | feature | module | what |
+//! |---|---|---|
+//! | `sqlite`, `postgres`, `mysql` | `narvik::sqlx` | SQL stores on sqlx |
+//! | `redis` | `narvik::redis` | Redis and Redis Cluster |
+//! | `axum` | `narvik::axum` | tower layer, extractors, CSRF origin check |
 //!
 //! # Security
 //!
@@ -60,6 +65,24 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub use narvik_core::*;
+
+/// SQLite, PostgreSQL and MySQL/MariaDB stores (`narvik-sqlx`).
+#[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
+#[cfg_attr(
+    docsrs,
+    doc(cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql")))
+)]
+pub use narvik_sqlx as sqlx;
+
+/// The Redis and Redis Cluster store (`narvik-redis`).
+#[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+pub use narvik_redis as redis;
+
+/// The axum / tower integration (`narvik-axum`).
+#[cfg(feature = "axum")]
+#[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
+pub use narvik_axum as axum;
 
 /// The README's examples, compiled and run as doctests.
 #[cfg(doctest)]

@@ -1,0 +1,214 @@
+//! The three routers the benchmark and the load harness compare, with the
+//! same two routes each: `GET /me` (a handler that reads the user id) and
+//! `POST /sign-in` (a handler that starts a session).
+//!
+//! - bare: no session layer; the handlers answer a fixed user id / 204.
+//! - tower-sessions 0.15 with its `MemoryStore`: the user id is a value in
+//!   the session.
+//! - narvik-axum with narvik's `MemoryStore`.
+//!
+//! Each is populated with [`SESSIONS`] live sessions, and every request
+//! carries the same headers (Host and a same-site Origin; a session cookie
+//! for reads) so only the session layer differs.
+
+#![allow(dead_code, unreachable_pub)]
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use axum::Router;
+use axum::body::Body;
+use axum::routing::{get, post};
+use http::{HeaderValue, Request, StatusCode, header};
+use narvik_axum::{CurrentSession, NarvikLayer, SessionManager};
+use narvik_core::store::MemoryStore;
+use narvik_core::{Config, Narvik};
+use tower::ServiceExt;
+
+/// Live sessions in each store.
+pub const SESSIONS: usize = 100_000;
+
+const HOST: &str = "bench.example.com";
+const ORIGIN: &str = "https://bench.example.com";
+
+/// A router and valid session cookies for it (`name=value`).
+pub struct Subject {
+    pub name: &'static str,
+    pub router: Router,
+    pub cookies: Vec<HeaderValue>,
+    store: Store,
+}
+
+/// The subject's store, to delete the sessions a sign-in bench created so
+/// that every sample runs at [`SESSIONS`] live sessions.
+enum Store {
+    None,
+    Tower(tower_sessions::MemoryStore),
+    Narvik(Arc<Narvik<MemoryStore>>),
+}
+
+/// A distinct user id per sign-in (both layers pay the same `format!`),
+/// as in real traffic: one user with millions of sessions is not.
+fn next_user() -> String {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    format!("user-new-{}", NEXT.fetch_add(1, Ordering::Relaxed))
+}
+
+impl Subject {
+    /// Signs in once; returns the `name=value` of the session cookie, if
+    /// one was set.
+    pub async fn sign_in(&self) -> Option<HeaderValue> {
+        let response = self
+            .router
+            .clone()
+            .oneshot(sign_in_request())
+            .await
+            .expect("infallible");
+        assert_eq!(response.status(), StatusCode::NO_CONTENT);
+        let set_cookie = response.headers().get(header::SET_COOKIE)?.to_str().ok()?;
+        HeaderValue::from_str(set_cookie.split(';').next()?).ok()
+    }
+
+    /// Deletes the sessions behind `cookies` (from [`Self::sign_in`]).
+    pub async fn forget(&self, cookies: Vec<HeaderValue>) {
+        let values = cookies.iter().filter_map(|c| {
+            let pair = c.to_str().ok()?;
+            Some(pair.split_once('=')?.1.to_owned())
+        });
+        match &self.store {
+            Store::None => {}
+            Store::Tower(store) => {
+                use tower_sessions::SessionStore as _;
+                for value in values {
+                    let id = value.parse().expect("tower-sessions id");
+                    store.delete(&id).await.expect("delete");
+                }
+            }
+            Store::Narvik(narvik) => {
+                for value in values {
+                    let id = narvik_core::SessionId::from_token(&value);
+                    narvik.invalidate_session(&id).await.expect("delete");
+                }
+            }
+        }
+    }
+}
+
+/// `GET /me` with cookie `cookie`.
+pub fn read_request(cookie: &HeaderValue) -> Request<Body> {
+    let mut request = Request::get("/me")
+        .header(header::HOST, HOST)
+        .body(Body::empty())
+        .expect("request");
+    request.headers_mut().insert(header::COOKIE, cookie.clone());
+    request
+}
+
+/// `POST /sign-in` from the site's own page, without a cookie.
+pub fn sign_in_request() -> Request<Body> {
+    Request::post("/sign-in")
+        .header(header::HOST, HOST)
+        .header(header::ORIGIN, ORIGIN)
+        .body(Body::empty())
+        .expect("request")
+}
+
+/// Sends a request and checks the status, so a misconfigured router
+/// cannot pass for a fast one.
+pub async fn call(router: &Router, request: Request<Body>, expect: StatusCode) {
+    let response = router.clone().oneshot(request).await.expect("infallible");
+    assert_eq!(response.status(), expect);
+}
+
+pub fn bare() -> Subject {
+    let router = Router::new()
+        .route("/me", get(|| async { "user-0" }))
+        .route("/sign-in", post(|| async { StatusCode::NO_CONTENT }));
+    Subject {
+        name: "bare",
+        router,
+        cookies: vec![HeaderValue::from_static("id=none")],
+        store: Store::None,
+    }
+}
+
+async fn ts_me(session: tower_sessions::Session) -> Result<String, StatusCode> {
+    session
+        .get::<String>("user_id")
+        .await
+        .map_err(|_| StatusCode::INTERNAL_SERVER_ERROR)?
+        .ok_or(StatusCode::UNAUTHORIZED)
+}
+
+async fn ts_sign_in(session: tower_sessions::Session) -> StatusCode {
+    match session.insert("user_id", next_user()).await {
+        Ok(()) => StatusCode::NO_CONTENT,
+        Err(_) => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+pub async fn tower_sessions() -> Subject {
+    let store = tower_sessions::MemoryStore::default();
+    let layer = tower_sessions::SessionManagerLayer::new(store.clone()).with_secure(false);
+    let router = Router::new()
+        .route("/me", get(ts_me))
+        .route("/sign-in", post(ts_sign_in))
+        .layer(layer);
+    // Populate through the router: tower-sessions' store API needs its
+    // record type; a sign-in per session is what an app would do.
+    let mut cookies = Vec::with_capacity(SESSIONS);
+    for _ in 0..SESSIONS {
+        let response = router
+            .clone()
+            .oneshot(sign_in_request())
+            .await
+            .expect("infallible");
+        let set_cookie = response.headers()[header::SET_COOKIE]
+            .to_str()
+            .expect("ascii");
+        let pair = set_cookie.split(';').next().expect("name=value");
+        cookies.push(HeaderValue::from_str(pair).expect("header"));
+    }
+    Subject {
+        name: "tower-sessions",
+        router,
+        cookies,
+        store: Store::Tower(store),
+    }
+}
+
+async fn narvik_me(session: CurrentSession) -> String {
+    session.user_id.clone()
+}
+
+async fn narvik_sign_in(auth: SessionManager<MemoryStore>) -> StatusCode {
+    match auth.sign_in(next_user(), ()).await {
+        Ok(_) => StatusCode::NO_CONTENT,
+        Err(_) => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+pub async fn narvik() -> Subject {
+    let config = Config::builder().secure(false).build().expect("config");
+    let narvik: Arc<Narvik<MemoryStore>> =
+        Arc::new(Narvik::with_config(MemoryStore::new(), config));
+    let mut cookies = Vec::with_capacity(SESSIONS);
+    for i in 0..SESSIONS {
+        let created = narvik
+            .create_session(format!("user-{i}"), ())
+            .await
+            .expect("create");
+        let pair = format!("{}={}", narvik.cookie_name(), created.token.as_str());
+        cookies.push(HeaderValue::from_str(&pair).expect("header"));
+    }
+    let router = Router::new()
+        .route("/me", get(narvik_me))
+        .route("/sign-in", post(narvik_sign_in))
+        .layer(NarvikLayer::new(Arc::clone(&narvik)));
+    Subject {
+        name: "narvik",
+        router,
+        cookies,
+        store: Store::Narvik(narvik),
+    }
+}

@@ -1,0 +1,93 @@
+//! In-process load: the bare router, tower-sessions 0.15 (`MemoryStore`)
+//! and narvik-axum (narvik's `MemoryStore`), each under 64 concurrent
+//! tasks on a 2-thread tokio runtime for a few seconds, authenticated
+//! reads (`GET /me` with a valid cookie) over 100k live sessions. Prints
+//! requests per second and the ratios, all from the same run.
+//!
+//! ```sh
+//! cargo run --profile bench -p narvik-axum --example axum_load
+//! ```
+
+#[path = "../benches/support/mod.rs"]
+mod support;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use http::StatusCode;
+use support::{Subject, call, read_request};
+
+const TASKS: usize = 64;
+const RUN: Duration = Duration::from_secs(4);
+/// Handlers here never wait on I/O, so a task never yields on its own:
+/// without this the deadline is never seen and tasks do not interleave.
+const YIELD_EVERY: u64 = 16;
+
+async fn load(subject: Arc<Subject>) -> f64 {
+    let done = Arc::new(AtomicU64::new(0));
+    let start = Instant::now();
+    let deadline = start + RUN;
+    let handles: Vec<_> = (0..TASKS)
+        .map(|t| {
+            let (subject, done) = (Arc::clone(&subject), Arc::clone(&done));
+            tokio::spawn(async move {
+                let mut i = t * 7919;
+                let mut n = 0u64;
+                loop {
+                    i = (i + 1) % subject.cookies.len();
+                    call(
+                        &subject.router,
+                        read_request(&subject.cookies[i]),
+                        StatusCode::OK,
+                    )
+                    .await;
+                    n += 1;
+                    if n.is_multiple_of(YIELD_EVERY) {
+                        if Instant::now() >= deadline {
+                            break;
+                        }
+                        tokio::task::yield_now().await;
+                    }
+                }
+                done.fetch_add(n, Ordering::Relaxed);
+            })
+        })
+        .collect();
+    for handle in handles {
+        handle.await.expect("task");
+    }
+    done.load(Ordering::Relaxed) as f64 / start.elapsed().as_secs_f64()
+}
+
+#[allow(clippy::print_stdout)]
+fn main() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        let bare = Arc::new(support::bare());
+        let tower = Arc::new(support::tower_sessions().await);
+        let narvik = Arc::new(support::narvik().await);
+
+        let bare_rps = load(bare).await;
+        let tower_rps = load(tower).await;
+        let narvik_rps = load(narvik).await;
+
+        println!(
+            "GET /me with a valid cookie, {} live sessions, {TASKS} tasks, 2 worker threads, {}s each",
+            support::SESSIONS,
+            RUN.as_secs()
+        );
+        println!("  bare router     : {bare_rps:>10.0} req/s");
+        println!("  tower-sessions  : {tower_rps:>10.0} req/s");
+        println!("  narvik-axum     : {narvik_rps:>10.0} req/s");
+        println!(
+            "  narvik / tower-sessions: {:.2}x; narvik / bare: {:.0}%; tower-sessions / bare: {:.0}%",
+            narvik_rps / tower_rps,
+            100.0 * narvik_rps / bare_rps,
+            100.0 * tower_rps / bare_rps
+        );
+    });
+}

@@ -1,0 +1,412 @@
+//! The extractors: [`CurrentSession`] (required, or `Option` for "if there
+//! is one") and [`SessionManager`] (sign in, sign out).
+
+use std::fmt;
+use std::ops::Deref;
+use std::sync::Arc;
+
+use axum_core::extract::{FromRequestParts, OptionalFromRequestParts};
+use axum_core::response::{IntoResponse, Response};
+use http::StatusCode;
+use http::request::Parts;
+use narvik_core::store::{SessionStore, UserSessionStore};
+use narvik_core::{Narvik, NewSession, Session};
+
+use crate::Error;
+use crate::origin::Verdict;
+use crate::service::{Action, RequestState, StateExtension};
+
+/// How a request presented its session token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum AuthMethod {
+    /// The session cookie.
+    Cookie,
+    /// `Authorization: Bearer <token>`.
+    Bearer,
+}
+
+/// The request's validated session: the extractor for routes that need
+/// one.
+///
+/// Derefs to the [`Session`], so `session.user_id` reads the user.
+/// `D` is the session data type of the layer's store (`()` by default).
+///
+/// **On failure**: without a valid session, the rejection is the layer's
+/// unauthorized response, by default `401 Unauthorized` with the body
+/// `Unauthorized` (customise it with
+/// [`NarvikLayerBuilder::unauthorized`](crate::NarvikLayerBuilder::unauthorized)).
+/// Without a [`NarvikLayer`](crate::NarvikLayer) for this `D` on the route,
+/// it is `500 Internal Server Error` (a wiring mistake, never "signed
+/// out").
+///
+/// Use `Option<CurrentSession<D>>` for routes that work either way: it is
+/// `None` without a valid session and fails only when the layer is
+/// missing.
+///
+/// ```
+/// use narvik_axum::CurrentSession;
+///
+/// async fn home(session: CurrentSession) -> String {
+///     format!("signed in as {}", session.user_id)
+/// }
+///
+/// async fn landing(session: Option<CurrentSession>) -> &'static str {
+///     if session.is_some() { "welcome back" } else { "hello, stranger" }
+/// }
+/// # let _: axum::routing::MethodRouter = axum::routing::get(home).post(landing);
+/// ```
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct CurrentSession<D = ()> {
+    /// The session, with its expiry already moved if validation extended
+    /// it.
+    pub session: Session<D>,
+    /// How the request presented the token.
+    pub method: AuthMethod,
+    /// True if validation extended the session on this request (the layer
+    /// re-sends the cookie).
+    pub extended: bool,
+}
+
+impl<D> Deref for CurrentSession<D> {
+    type Target = Session<D>;
+
+    fn deref(&self) -> &Session<D> {
+        &self.session
+    }
+}
+
+fn current<D: Clone>(state: &RequestState<D>) -> Option<CurrentSession<D>> {
+    let valid = state.current.as_ref()?;
+    Some(CurrentSession {
+        session: valid.session.clone(),
+        // A validated session always came with a token, so a method.
+        method: state.method.unwrap_or(AuthMethod::Cookie),
+        extended: valid.extended,
+    })
+}
+
+fn state<D: Send + Sync + 'static>(
+    parts: &Parts,
+) -> Result<&Arc<RequestState<D>>, SessionRejection> {
+    parts
+        .extensions
+        .get::<StateExtension<D>>()
+        .map(|ext| &ext.0)
+        .ok_or(SessionRejection::MissingLayer)
+}
+
+impl<St, D> FromRequestParts<St> for CurrentSession<D>
+where
+    St: Send + Sync,
+    D: Clone + Send + Sync + 'static,
+{
+    type Rejection = SessionRejection;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &St) -> Result<Self, Self::Rejection> {
+        let parts: &Parts = parts;
+        let state = state::<D>(parts)?;
+        current(state).ok_or_else(|| {
+            SessionRejection::Unauthorized(Box::new(state.options.unauthorized(parts)))
+        })
+    }
+}
+
+impl<St, D> OptionalFromRequestParts<St> for CurrentSession<D>
+where
+    St: Send + Sync,
+    D: Clone + Send + Sync + 'static,
+{
+    type Rejection = SessionRejection;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        _state: &St,
+    ) -> Result<Option<Self>, Self::Rejection> {
+        Ok(current(state::<D>(parts)?))
+    }
+}
+
+/// Why [`CurrentSession`] or [`SessionManager`] could not be extracted.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum SessionRejection {
+    /// No valid session. Responds with the layer's unauthorized response
+    /// (default `401 Unauthorized`, body `Unauthorized`).
+    Unauthorized(Box<Response>),
+    /// No [`NarvikLayer`](crate::NarvikLayer) with this store or data type
+    /// wraps the route. Responds `500 Internal Server Error` with a body
+    /// that says so.
+    MissingLayer,
+}
+
+impl IntoResponse for SessionRejection {
+    fn into_response(self) -> Response {
+        match self {
+            Self::Unauthorized(response) => *response,
+            Self::MissingLayer => {
+                tracing::error!(
+                    "narvik: a session extractor ran on a route without a matching NarvikLayer"
+                );
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "session layer missing: add NarvikLayer to this route with the same store type",
+                )
+                    .into_response()
+            }
+        }
+    }
+}
+
+impl fmt::Display for SessionRejection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Unauthorized(_) => f.write_str("no valid session"),
+            Self::MissingLayer => f.write_str("NarvikLayer missing on this route"),
+        }
+    }
+}
+
+impl std::error::Error for SessionRejection {}
+
+/// Signs users in and out from a handler; the layer then writes the
+/// session cookie on the response.
+///
+/// `S` is the layer's store type. The handler's decision wins over the
+/// layer's own refresh or clearing, and a response carries at most one
+/// `Set-Cookie` for the session cookie; when a handler calls several of
+/// these, the last one decides the cookie.
+///
+/// **On failure**: extraction fails only without a
+/// [`NarvikLayer`](crate::NarvikLayer) for store `S` on the route:
+/// `500 Internal Server Error` ([`SessionRejection::MissingLayer`]).
+///
+/// ```
+/// use http::StatusCode;
+/// use narvik_axum::{Error, SessionManager};
+/// use narvik_core::store::MemoryStore;
+///
+/// // Browser sign-in: the layer sets the cookie.
+/// async fn sign_in(auth: SessionManager<MemoryStore>) -> Result<StatusCode, Error> {
+///     // ... check the password first ...
+///     auth.sign_in("user-42", ()).await?;
+///     Ok(StatusCode::NO_CONTENT)
+/// }
+///
+/// // API sign-in: the token goes in the body, no cookie.
+/// async fn token(auth: SessionManager<MemoryStore>) -> Result<String, Error> {
+///     let created = auth.sign_in_bearer("user-42", ()).await?;
+///     Ok(created.token.as_str().to_owned())
+/// }
+///
+/// async fn sign_out(auth: SessionManager<MemoryStore>) -> Result<StatusCode, Error> {
+///     auth.sign_out().await?;
+///     Ok(StatusCode::NO_CONTENT)
+/// }
+/// # let _: axum::routing::MethodRouter = axum::routing::post(sign_in).put(token).delete(sign_out);
+/// ```
+pub struct SessionManager<S: SessionStore> {
+    narvik: Arc<Narvik<S>>,
+    state: Arc<RequestState<S::Data>>,
+}
+
+impl<S: SessionStore> Clone for SessionManager<S> {
+    fn clone(&self) -> Self {
+        Self {
+            narvik: Arc::clone(&self.narvik),
+            state: Arc::clone(&self.state),
+        }
+    }
+}
+
+impl<S: SessionStore> fmt::Debug for SessionManager<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SessionManager")
+            .field("narvik", &self.narvik)
+            .field(
+                "session_id",
+                &self.state.current.as_ref().map(|v| v.session.id),
+            )
+            .finish_non_exhaustive()
+    }
+}
+
+impl<St, S> FromRequestParts<St> for SessionManager<S>
+where
+    St: Send + Sync,
+    S: SessionStore + 'static,
+{
+    type Rejection = SessionRejection;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &St) -> Result<Self, Self::Rejection> {
+        let state = state::<S::Data>(parts)?;
+        // A layer over another store type with the same data type is
+        // still the wrong layer.
+        let narvik = Arc::clone(&state.narvik)
+            .downcast::<Narvik<S>>()
+            .map_err(|_| SessionRejection::MissingLayer)?;
+        Ok(Self {
+            narvik,
+            state: Arc::clone(state),
+        })
+    }
+}
+
+impl<S: SessionStore> SessionManager<S> {
+    /// The session manager, for the calls not wrapped here (listing a
+    /// user's sessions, revoking one by id, purging).
+    pub fn narvik(&self) -> &Narvik<S> {
+        &self.narvik
+    }
+
+    /// The request's validated session, if any (as it was when the request
+    /// arrived: a sign-in or sign-out in this handler does not change it).
+    pub fn session(&self) -> Option<&Session<S::Data>> {
+        self.state.current.as_ref().map(|v| &v.session)
+    }
+
+    /// How the request presented its token, if it presented one.
+    pub fn method(&self) -> Option<AuthMethod> {
+        self.state.method
+    }
+
+    fn error(&self, source: narvik_core::Error) -> Error {
+        Error::Narvik {
+            source,
+            status: self.state.options.store_error_status,
+        }
+    }
+
+    /// Ends the request's current session, if any, before a sign-in, so a
+    /// sign-in always gets a new token and the old one stops working
+    /// (SECURITY F.20: session fixation).
+    async fn rotate(&self) -> Result<(), Error> {
+        if let Some(valid) = &self.state.current {
+            self.narvik
+                .invalidate_session(&valid.session.id)
+                .await
+                .map_err(|e| self.error(e))?;
+        }
+        Ok(())
+    }
+
+    /// Starts a session for `user_id` (call it once the user has proved who
+    /// they are) and has the layer set the session cookie on the response.
+    ///
+    /// The request's current session, if any, is ended first. Returns the
+    /// new session but not its token: the token goes only into the
+    /// `HttpOnly` cookie, out of reach of page scripts, and a handler that
+    /// never holds it cannot echo it into a page. Use
+    /// [`sign_in_bearer`](Self::sign_in_bearer) when the client needs the
+    /// token itself.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::CrossOrigin`] (403) if the request is state-changing and
+    /// failed the origin check: a cross-site form must not sign the
+    /// browser into someone else's account (login CSRF).
+    /// [`Error::Narvik`] (the store-error status) if the store fails.
+    pub async fn sign_in(
+        &self,
+        user_id: impl Into<String>,
+        data: S::Data,
+    ) -> Result<Session<S::Data>, Error> {
+        if let Verdict::Refused(reason) = self.state.origin {
+            tracing::debug!(reason, "narvik: sign-in refused by the origin check");
+            return Err(Error::CrossOrigin);
+        }
+        self.rotate().await?;
+        let created = self
+            .narvik
+            .create_session(user_id, data)
+            .await
+            .map_err(|e| self.error(e))?;
+        self.state.set_action(Action::SetCookie(created.token));
+        Ok(created.session)
+    }
+
+    /// Starts a session for a bearer client (an API or mobile client):
+    /// like [`sign_in`](Self::sign_in) but sets no cookie; hand
+    /// `token.as_str()` to the client, which sends it back as
+    /// `Authorization: Bearer <token>`.
+    ///
+    /// The request's current session, if any, is ended first. No origin
+    /// check: no cookie is set, so a cross-site page gains nothing.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Narvik`] (the store-error status) if the store fails.
+    pub async fn sign_in_bearer(
+        &self,
+        user_id: impl Into<String>,
+        data: S::Data,
+    ) -> Result<NewSession<S::Data>, Error> {
+        self.rotate().await?;
+        self.narvik
+            .create_session(user_id, data)
+            .await
+            .map_err(|e| self.error(e))
+    }
+
+    /// Ends the request's session, if any, and has the layer clear the
+    /// session cookie (not for a bearer-authenticated request, which gets
+    /// no cookies). Signing out without a session is not an error.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Narvik`] (the store-error status) if the store fails; the
+    /// cookie is then left alone, so the user is not shown as signed out
+    /// while the session lives on.
+    pub async fn sign_out(&self) -> Result<(), Error> {
+        self.rotate().await?;
+        self.clear_cookie();
+        Ok(())
+    }
+
+    fn clear_cookie(&self) {
+        if self.state.method != Some(AuthMethod::Bearer) {
+            self.state.set_action(Action::ClearCookie);
+        }
+    }
+}
+
+impl<S: UserSessionStore> SessionManager<S> {
+    /// Ends every session of the current user, this one included ("sign
+    /// out everywhere"; also after a password change), and clears the
+    /// cookie as [`sign_out`](Self::sign_out) does. Without a session it
+    /// only clears the cookie.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Narvik`] (the store-error status) if the store fails,
+    /// including `NotSupported` from a callback store without that
+    /// callback.
+    pub async fn sign_out_everywhere(&self) -> Result<(), Error> {
+        if let Some(valid) = &self.state.current {
+            self.narvik
+                .delete_sessions_for_user(&valid.session.user_id)
+                .await
+                .map_err(|e| self.error(e))?;
+        }
+        self.clear_cookie();
+        Ok(())
+    }
+
+    /// Ends every other session of the current user and keeps this one
+    /// ("sign out everywhere else"). Without a session it does nothing.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Narvik`] (the store-error status) if the store fails, as
+    /// above.
+    pub async fn sign_out_other_sessions(&self) -> Result<(), Error> {
+        if let Some(valid) = &self.state.current {
+            self.narvik
+                .delete_other_sessions_for_user(&valid.session.user_id, &valid.session.id)
+                .await
+                .map_err(|e| self.error(e))?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,284 @@
+//! [`NarvikService`]: what [`NarvikLayer`](crate::NarvikLayer) wraps
+//! around the app, and the per-request state it shares with the
+//! extractors.
+
+use std::any::Any;
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::task::{Context, Poll};
+
+use axum_core::body::Body;
+use bytes::Bytes;
+use http::header::{CACHE_CONTROL, SET_COOKIE};
+use http::{HeaderMap, HeaderValue, Request, Response, StatusCode};
+use narvik_core::store::SessionStore;
+use narvik_core::{Cookie, Narvik, Token, ValidSession};
+use tower_service::Service;
+
+use crate::AuthMethod;
+use crate::credentials::{self, Credential};
+use crate::error::{log_narvik_error, plain};
+use crate::layer::Options;
+use crate::origin::{self, Verdict};
+
+/// The service [`NarvikLayer`](crate::NarvikLayer) produces. Not built by
+/// hand.
+///
+/// Its responses have axum's [`Body`]; its errors are the inner service's
+/// (for an axum `Router`, none).
+pub struct NarvikService<I, S> {
+    inner: I,
+    narvik: Arc<Narvik<S>>,
+    options: Arc<Options>,
+}
+
+impl<I, S> NarvikService<I, S> {
+    pub(crate) fn new(inner: I, narvik: Arc<Narvik<S>>, options: Arc<Options>) -> Self {
+        Self {
+            inner,
+            narvik,
+            options,
+        }
+    }
+}
+
+impl<I: Clone, S> Clone for NarvikService<I, S> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: self.inner.clone(),
+            narvik: Arc::clone(&self.narvik),
+            options: Arc::clone(&self.options),
+        }
+    }
+}
+
+impl<I: fmt::Debug, S> fmt::Debug for NarvikService<I, S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NarvikService")
+            .field("inner", &self.inner)
+            .field("narvik", &self.narvik)
+            .field("options", &self.options)
+            .finish()
+    }
+}
+
+type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
+
+impl<I, S, ReqBody, ResBody> Service<Request<ReqBody>> for NarvikService<I, S>
+where
+    I: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone + Send + 'static,
+    I::Future: Send,
+    S: SessionStore + 'static,
+    ReqBody: Send + 'static,
+    ResBody: http_body::Body<Data = Bytes> + Send + 'static,
+    ResBody::Error: Into<axum_core::BoxError>,
+{
+    type Response = Response<Body>;
+    type Error = I::Error;
+    type Future = BoxFuture<Result<Response<Body>, I::Error>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
+        // The clone that was polled ready is the one to call (tower's
+        // usual swap): a fresh clone may not be ready.
+        let clone = self.inner.clone();
+        let inner = std::mem::replace(&mut self.inner, clone);
+        Box::pin(handle(
+            inner,
+            Arc::clone(&self.narvik),
+            Arc::clone(&self.options),
+            request,
+        ))
+    }
+}
+
+/// What the request's cookie needs after validation, if the handler does
+/// not decide otherwise.
+enum CookieAfter {
+    Keep,
+    /// Validation extended the session: send the cookie again with the new
+    /// `Max-Age` (SECURITY E.16).
+    Refresh(Token),
+    /// The cookie holds no valid session: clear it so the browser stops
+    /// sending it.
+    Clear,
+}
+
+/// What a handler asked for through [`SessionManager`](crate::SessionManager).
+#[derive(Debug)]
+pub(crate) enum Action {
+    SetCookie(Token),
+    ClearCookie,
+}
+
+/// The per-request state the layer shares with the extractors.
+pub(crate) struct RequestState<D> {
+    /// The layer's `Arc<Narvik<S>>`, type-erased so that one extension,
+    /// found by `D` alone, serves both extractors (one allocation per
+    /// request fewer than a second extension);
+    /// [`SessionManager`](crate::SessionManager) downcasts it back.
+    pub(crate) narvik: Arc<dyn Any + Send + Sync>,
+    /// The session the request's token stands for, if it validated.
+    pub(crate) current: Option<ValidSession<D>>,
+    /// How the request presented a token (valid or not), if it did.
+    pub(crate) method: Option<AuthMethod>,
+    /// The origin check's verdict for this request (always `Allowed` for
+    /// safe methods, bearer requests, or with the check off).
+    pub(crate) origin: Verdict,
+    pub(crate) options: Arc<Options>,
+    action: Mutex<Option<Action>>,
+}
+
+impl<D> RequestState<D> {
+    /// Records the handler's decision; the last one wins.
+    pub(crate) fn set_action(&self, action: Action) {
+        // A poisoned lock only means another holder panicked; the slot
+        // itself is always a valid value.
+        *self.action.lock().unwrap_or_else(PoisonError::into_inner) = Some(action);
+    }
+
+    fn take_action(&self) -> Option<Action> {
+        self.action
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+    }
+}
+
+/// The extension the extractors find by session data type.
+pub(crate) struct StateExtension<D>(pub(crate) Arc<RequestState<D>>);
+
+// Derived Clone would require `D: Clone`; the Arc is enough.
+impl<D> Clone for StateExtension<D> {
+    fn clone(&self) -> Self {
+        Self(Arc::clone(&self.0))
+    }
+}
+
+async fn handle<I, S, ReqBody, ResBody>(
+    mut inner: I,
+    narvik: Arc<Narvik<S>>,
+    options: Arc<Options>,
+    request: Request<ReqBody>,
+) -> Result<Response<Body>, I::Error>
+where
+    I: Service<Request<ReqBody>, Response = Response<ResBody>>,
+    S: SessionStore + 'static,
+    ResBody: http_body::Body<Data = Bytes> + Send + 'static,
+    ResBody::Error: Into<axum_core::BoxError>,
+{
+    // Work on the parts so that no borrow of the body is held across an
+    // await (request bodies are `Send` but rarely `Sync`).
+    let (mut parts, body) = request.into_parts();
+
+    let credential = credentials::read(&parts.headers, narvik.cookie_name(), options.bearer);
+    let origin = if options.csrf
+        && !matches!(credential, Credential::Bearer(_))
+        && !origin::is_safe(&parts.method)
+    {
+        options.origins.check(&parts.headers, &parts.uri)
+    } else {
+        Verdict::Allowed
+    };
+    if let (Credential::Cookie(_), Verdict::Refused(reason)) = (credential, origin) {
+        tracing::debug!(
+            reason,
+            "narvik: state-changing request refused by the origin check"
+        );
+        return Ok(plain(StatusCode::FORBIDDEN));
+    }
+
+    let (method, token) = match credential {
+        Credential::None => (None, None),
+        Credential::Bearer(token) => (Some(AuthMethod::Bearer), Some(token)),
+        Credential::Cookie(token) => (Some(AuthMethod::Cookie), token),
+    };
+    let current = match token {
+        Some(token) => match narvik.validate_session(token).await {
+            Ok(valid) => valid,
+            Err(err) => {
+                log_narvik_error(&err, "session validation failed");
+                return Ok(plain(options.store_error_status));
+            }
+        },
+        None => None,
+    };
+    let cookie_after = match (method, &current, token) {
+        (Some(AuthMethod::Cookie), Some(valid), Some(token)) if valid.extended => {
+            Token::parse(token).map_or(CookieAfter::Keep, CookieAfter::Refresh)
+        }
+        (Some(AuthMethod::Cookie), None, _) => CookieAfter::Clear,
+        _ => CookieAfter::Keep,
+    };
+    let state = Arc::new(RequestState {
+        narvik: Arc::clone(&narvik) as Arc<dyn Any + Send + Sync>,
+        current,
+        method,
+        origin,
+        options,
+        action: Mutex::new(None),
+    });
+    parts.extensions.insert(StateExtension(Arc::clone(&state)));
+
+    let response = inner.call(Request::from_parts(parts, body)).await?;
+    let mut response = response.map(Body::new);
+
+    let cookie = match state.take_action() {
+        Some(Action::SetCookie(token)) => Some(narvik.create_cookie(&token)),
+        Some(Action::ClearCookie) => Some(narvik.create_blank_cookie()),
+        None => match cookie_after {
+            CookieAfter::Keep => None,
+            CookieAfter::Refresh(token) => Some(narvik.create_cookie(&token)),
+            CookieAfter::Clear => Some(narvik.create_blank_cookie()),
+        },
+    };
+    if let Some(cookie) = cookie {
+        set_session_cookie(response.headers_mut(), &cookie);
+    }
+    Ok(response)
+}
+
+/// Appends the session cookie, first dropping any `Set-Cookie` the handler
+/// wrote for the same name: a response carries at most one (RFC 6265bis
+/// 4.1.1, SECURITY G.26), and the layer's is the one that matches the
+/// store.
+fn set_session_cookie(headers: &mut HeaderMap, cookie: &Cookie<'static>) {
+    let Ok(value) = HeaderValue::try_from(cookie.to_string()) else {
+        // The core's configuration check keeps name and attributes to
+        // cookie-octets, and tokens are base32; this cannot happen, but a
+        // missing cookie beats a panic.
+        tracing::error!("narvik: session cookie is not a valid header value; not sent");
+        return;
+    };
+    let name = cookie.name().as_bytes();
+    if headers.contains_key(SET_COOKIE) {
+        let kept: Vec<HeaderValue> = headers
+            .get_all(SET_COOKIE)
+            .iter()
+            .filter(|v| !sets_cookie_named(v.as_bytes(), name))
+            .cloned()
+            .collect();
+        headers.remove(SET_COOKIE);
+        for v in kept {
+            headers.append(SET_COOKIE, v);
+        }
+    }
+    headers.append(SET_COOKIE, value);
+    // A response that hands out a session must not be stored by a shared
+    // cache and replayed to someone else. Leave an explicit choice alone.
+    if !cookie.value().is_empty() && !headers.contains_key(CACHE_CONTROL) {
+        headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+}
+
+/// True if a `Set-Cookie` value sets the cookie `name`.
+fn sets_cookie_named(set_cookie: &[u8], name: &[u8]) -> bool {
+    let pair = set_cookie.split(|&b| b == b';').next().unwrap_or_default();
+    let cookie_name = pair.split(|&b| b == b'=').next().unwrap_or_default();
+    cookie_name.trim_ascii() == name
+}

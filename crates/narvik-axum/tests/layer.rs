@@ -1,0 +1,1069 @@
+//! The layer and extractors end to end, in-process: cookies, bearer, the
+//! origin check, store failures, and the cookie header edge cases.
+
+mod support;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use http::{HeaderValue, Request, StatusCode, header};
+use narvik_axum::{
+    AuthMethod, CurrentSession, Error, NarvikLayer, NarvikLayerBuilder, SessionManager,
+};
+use narvik_core::store::MemoryStore;
+use narvik_core::{Config, ManualClock, Narvik, SameSite, Timestamp, Token};
+use support::{
+    CountingStore, FailingStore, LogCapture, body_text, send, set_cookies_named, the_set_cookie,
+};
+
+const HOST: &str = "app.example.com";
+const SITE: &str = "https://app.example.com";
+const COOKIE: &str = "narvik_session";
+
+type Store = CountingStore;
+
+async fn me(session: CurrentSession) -> String {
+    session.user_id.clone()
+}
+
+async fn maybe(session: Option<CurrentSession>) -> String {
+    session.map_or_else(|| "anonymous".to_owned(), |s| s.user_id.clone())
+}
+
+async fn method(session: CurrentSession) -> &'static str {
+    match session.method {
+        AuthMethod::Cookie => "cookie",
+        AuthMethod::Bearer => "bearer",
+        _ => "other",
+    }
+}
+
+async fn sign_in(auth: SessionManager<Store>) -> Result<StatusCode, Error> {
+    auth.sign_in("ada", ()).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn sign_in_as_grace(auth: SessionManager<Store>) -> Result<StatusCode, Error> {
+    auth.sign_in("grace", ()).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn token(auth: SessionManager<Store>) -> Result<String, Error> {
+    let created = auth.sign_in_bearer("ada", ()).await?;
+    Ok(created.token.as_str().to_owned())
+}
+
+async fn sign_out(auth: SessionManager<Store>) -> Result<StatusCode, Error> {
+    auth.sign_out().await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn sign_out_everywhere(auth: SessionManager<Store>) -> Result<StatusCode, Error> {
+    auth.sign_out_everywhere().await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn sign_out_others(auth: SessionManager<Store>) -> Result<StatusCode, Error> {
+    auth.sign_out_other_sessions().await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// A handler that writes its own session cookie by hand (and another
+/// cookie), then signs in: the layer's cookie must be the only one.
+async fn sign_in_with_stray_cookie(
+    auth: SessionManager<Store>,
+) -> Result<impl IntoResponse, Error> {
+    auth.sign_in("ada", ()).await?;
+    Ok((
+        [
+            (header::SET_COOKIE, format!("{COOKIE}=stray; Path=/")),
+            (header::SET_COOKIE, "theme=dark; Path=/".to_owned()),
+        ],
+        "ok",
+    ))
+}
+
+async fn write(session: CurrentSession) -> String {
+    format!("written by {}", session.user_id)
+}
+
+async fn open() -> &'static str {
+    "open"
+}
+
+fn routes() -> Router {
+    Router::new()
+        .route("/me", get(me))
+        .route("/maybe", get(maybe))
+        .route("/method", get(method))
+        .route("/sign-in", post(sign_in))
+        .route("/sign-in-as-grace", post(sign_in_as_grace))
+        .route("/token", post(token))
+        .route("/sign-out", post(sign_out))
+        .route("/sign-out-everywhere", post(sign_out_everywhere))
+        .route("/sign-out-others", post(sign_out_others))
+        .route("/stray", post(sign_in_with_stray_cookie))
+        .route("/write", post(write).delete(write).put(write).patch(write))
+        .route("/open", post(open))
+}
+
+struct App {
+    router: Router,
+    store: CountingStore,
+    narvik: Arc<Narvik<Store>>,
+    clock: ManualClock,
+}
+
+fn app() -> App {
+    app_with(Config::default(), |b| b)
+}
+
+fn app_with(
+    config: Config,
+    options: impl FnOnce(NarvikLayerBuilder<Store>) -> NarvikLayerBuilder<Store>,
+) -> App {
+    let store = CountingStore::default();
+    let clock = ManualClock::new(Timestamp::from_unix_millis(1_750_000_000_000));
+    let narvik = Arc::new(Narvik::with_config(store.clone(), config).with_clock(clock.clone()));
+    let layer = options(NarvikLayer::builder(Arc::clone(&narvik)))
+        .build()
+        .expect("valid options");
+    App {
+        router: routes().layer(layer),
+        store,
+        narvik,
+        clock,
+    }
+}
+
+fn get_with_cookie(path: &str, cookie: &str) -> Request<Body> {
+    Request::get(path)
+        .header(header::HOST, HOST)
+        .header(header::COOKIE, cookie)
+        .body(Body::empty())
+        .expect("request")
+}
+
+fn same_origin_post(path: &str) -> http::request::Builder {
+    Request::post(path)
+        .header(header::HOST, HOST)
+        .header(header::ORIGIN, SITE)
+}
+
+fn bearer(method: http::Method, path: &str, token: &str) -> Request<Body> {
+    Request::builder()
+        .method(method)
+        .uri(path)
+        .header(header::HOST, HOST)
+        .header(header::AUTHORIZATION, format!("Bearer {token}"))
+        .body(Body::empty())
+        .expect("request")
+}
+
+/// Signs in through the app and returns the cookie pair `name=token`.
+async fn signed_in(app: &App) -> String {
+    let response = send(
+        &app.router,
+        same_origin_post("/sign-in")
+            .body(Body::empty())
+            .expect("request"),
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    let cookie = the_set_cookie(response.headers(), COOKIE);
+    format!("{}={}", cookie.name(), cookie.value())
+}
+
+fn token_of(cookie_pair: &str) -> &str {
+    cookie_pair.split_once('=').expect("name=value").1
+}
+
+// ---------------------------------------------------------------- cookies
+
+#[tokio::test]
+async fn sign_in_sets_an_httponly_secure_lax_root_cookie() {
+    let app = app();
+    let response = send(
+        &app.router,
+        same_origin_post("/sign-in")
+            .body(Body::empty())
+            .expect("request"),
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    let cookie = the_set_cookie(response.headers(), COOKIE);
+    assert_eq!(cookie.http_only(), Some(true));
+    assert_eq!(cookie.secure(), Some(true));
+    assert_eq!(cookie.same_site(), Some(SameSite::Lax));
+    assert_eq!(cookie.path(), Some("/"));
+    assert_eq!(cookie.domain(), None);
+    assert!(Token::parse(cookie.value()).is_some());
+    assert_eq!(
+        cookie.max_age(),
+        Some(narvik_core::cookie::time::Duration::days(30))
+    );
+    assert_eq!(app.store.inner.len(), 1);
+}
+
+#[tokio::test]
+async fn secure_can_be_turned_off_for_local_http() {
+    let config = Config::builder().secure(false).build().expect("config");
+    let app = app_with(config, |b| b);
+    let response = send(
+        &app.router,
+        Request::post("/sign-in")
+            .header(header::HOST, "localhost:3000")
+            .header(header::ORIGIN, "http://localhost:3000")
+            .body(Body::empty())
+            .expect("request"),
+    )
+    .await;
+    let cookie = the_set_cookie(response.headers(), COOKIE);
+    assert_eq!(cookie.secure(), None);
+    assert_eq!(cookie.http_only(), Some(true));
+}
+
+#[tokio::test]
+async fn sign_in_response_is_not_cacheable() {
+    let app = app();
+    let response = send(
+        &app.router,
+        same_origin_post("/sign-in")
+            .body(Body::empty())
+            .expect("request"),
+    )
+    .await;
+    assert_eq!(response.headers()[header::CACHE_CONTROL], "no-store");
+}
+
+#[tokio::test]
+async fn the_cookie_opens_protected_routes() {
+    let app = app();
+    let cookie = signed_in(&app).await;
+    let response = send(&app.router, get_with_cookie("/me", &cookie)).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(set_cookies_named(response.headers(), COOKIE).is_empty());
+    assert_eq!(body_text(response).await, "ada");
+}
+
+#[tokio::test]
+async fn current_session_reports_the_cookie_method() {
+    let app = app();
+    let cookie = signed_in(&app).await;
+    let response = send(&app.router, get_with_cookie("/method", &cookie)).await;
+    assert_eq!(body_text(response).await, "cookie");
+}
+
+#[tokio::test]
+async fn no_cookie_is_written_while_more_than_half_the_session_remains() {
+    let app = app();
+    let cookie = signed_in(&app).await;
+    app.clock.advance(Duration::from_secs(14 * 24 * 3600));
+    let response = send(&app.router, get_with_cookie("/me", &cookie)).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(set_cookies_named(response.headers(), COOKIE).is_empty());
+}
+
+#[tokio::test]
+async fn an_extended_session_gets_a_fresh_cookie_without_the_handler() {
+    let app = app();
+    let cookie = signed_in(&app).await;
+    app.clock.advance(Duration::from_secs(16 * 24 * 3600));
+    let response = send(&app.router, get_with_cookie("/me", &cookie)).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let refreshed = the_set_cookie(response.headers(), COOKIE);
+    // Same token (extension never changes it), a full Max-Age again.
+    assert_eq!(refreshed.value(), token_of(&cookie));
+    assert_eq!(
+        refreshed.max_age(),
+        Some(narvik_core::cookie::time::Duration::days(30))
+    );
+    assert_eq!(refreshed.http_only(), Some(true));
+}
+
+#[tokio::test]
+async fn an_unknown_token_clears_the_cookie() {
+    let app = app();
+    let unknown = Token::generate().expect("os rng");
+    let response = send(
+        &app.router,
+        get_with_cookie("/maybe", &format!("{COOKIE}={}", unknown.as_str())),
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let blank = the_set_cookie(response.headers(), COOKIE);
+    assert_eq!(blank.value(), "");
+    assert_eq!(
+        blank.max_age(),
+        Some(narvik_core::cookie::time::Duration::ZERO)
+    );
+    assert_eq!(blank.path(), Some("/"));
+    assert_eq!(body_text(response).await, "anonymous");
+}
+
+#[tokio::test]
+async fn a_malformed_cookie_is_cleared_without_a_store_call() {
+    let app = app();
+    let response = send(
+        &app.router,
+        get_with_cookie("/me", &format!("{COOKIE}=not-a-token")),
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(the_set_cookie(response.headers(), COOKIE).value(), "");
+    assert_eq!(app.store.calls(), 0);
+}
+
+#[tokio::test]
+async fn an_expired_session_is_401_and_the_cookie_is_cleared() {
+    let app = app();
+    let cookie = signed_in(&app).await;
+    app.clock.advance(Duration::from_secs(30 * 24 * 3600));
+    let response = send(&app.router, get_with_cookie("/me", &cookie)).await;
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(the_set_cookie(response.headers(), COOKIE).value(), "");
+    assert_eq!(app.store.inner.len(), 0);
+}
+
+#[tokio::test]
+async fn sign_out_ends_the_session_and_clears_the_cookie() {
+    let app = app();
+    let cookie = signed_in(&app).await;
+    let response = send(
+        &app.router,
+        same_origin_post("/sign-out")
+            .header(header::COOKIE, &cookie)
+            .body(Body::empty())
+            .expect("request"),
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    assert_eq!(the_set_cookie(response.headers(), COOKIE).value(), "");
+    assert_eq!(app.store.inner.len(), 0);
+    let response = send(&app.router, get_with_cookie("/me", &cookie)).await;
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn sign_in_ends_the_previous_session() {
+    let app = app();
+    let first = signed_in(&app).await;
+    let response = send(
+        &app.router,
+        same_origin_post("/sign-in-as-grace")
+            .header(header::COOKIE, &first)
+            .body(Body::empty())
+            .expect("request"),
+    )
+    .await;
+    let second = the_set_cookie(response.headers(), COOKIE);
+    assert_ne!(second.value(), token_of(&first));
+    assert_eq!(app.store.inner.len(), 1);
+    let response = send(&app.router, get_with_cookie("/me", &first)).await;
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn sign_out_others_keeps_only_this_session() {
+    let app = app();
+    let keep = signed_in(&app).await;
+    let _other = signed_in(&app).await;
+    let _third = signed_in(&app).await;
+    assert_eq!(app.store.inner.len(), 3);
+    let response = send(
+        &app.router,
+        same_origin_post("/sign-out-others")
+            .header(header::COOKIE, &keep)
+            .body(Body::empty())
+            .expect("request"),
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    assert!(set_cookies_named(response.headers(), COOKIE).is_empty());
+    assert_eq!(app.store.inner.len(), 1);
+    let response = send(&app.router, get_with_cookie("/me", &keep)).await;
+    assert_eq!(response.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn sign_out_everywhere_ends_every_session_and_clears_the_cookie() {
+    let app = app();
+    let cookie = signed_in(&app).await;
+    let _other = signed_in(&app).await;
+    let response = send(
+        &app.router,
+        same_origin_post("/sign-out-everywhere")
+            .header(header::COOKIE, &cookie)
+            .body(Body::empty())
+            .expect("request"),
+    )
+    .await;
+    assert_eq!(the_set_cookie(response.headers(), COOKIE).value(), "");
+    assert_eq!(app.store.inner.len(), 0);
+}
+
+// ------------------------------------------------- one Set-Cookie at most
+
+#[tokio::test]
+async fn the_handlers_stray_session_cookie_is_replaced_by_the_layers() {
+    let app = app();
+    let response = send(
+        &app.router,
+        same_origin_post("/stray")
+            .body(Body::empty())
+            .expect("request"),
+    )
+    .await;
+    let cookie = the_set_cookie(response.headers(), COOKIE);
+    assert!(Token::parse(cookie.value()).is_some());
+    assert_eq!(set_cookies_named(response.headers(), "theme").len(), 1);
+}
+
+#[tokio::test]
+async fn sign_in_wins_over_clearing_a_bad_cookie() {
+    let app = app();
+    let response = send(
+        &app.router,
+        same_origin_post("/sign-in")
+            .header(header::COOKIE, format!("{COOKIE}=garbage"))
+            .body(Body::empty())
+            .expect("request"),
+    )
+    .await;
+    let cookie = the_set_cookie(response.headers(), COOKIE);
+    assert!(Token::parse(cookie.value()).is_some());
+}
+
+#[tokio::test]
+async fn sign_out_wins_over_refreshing_an_extended_session() {
+    let app = app();
+    let cookie = signed_in(&app).await;
+    app.clock.advance(Duration::from_secs(20 * 24 * 3600));
+    let response = send(
+        &app.router,
+        same_origin_post("/sign-out")
+            .header(header::COOKIE, &cookie)
+            .body(Body::empty())
+            .expect("request"),
+    )
+    .await;
+    assert_eq!(the_set_cookie(response.headers(), COOKIE).value(), "");
+}
+
+// ------------------------------------------------------------- Cookie headers
+
+#[tokio::test]
+async fn cookies_split_over_several_headers_are_read() {
+    let app = app();
+    let cookie = signed_in(&app).await;
+    let mut request = get_with_cookie("/me", "theme=dark; lang=en");
+    request
+        .headers_mut()
+        .append(header::COOKIE, HeaderValue::from_static("a=1"));
+    request.headers_mut().append(
+        header::COOKIE,
+        HeaderValue::from_str(&cookie).expect("header"),
+    );
+    let response = send(&app.router, request).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(body_text(response).await, "ada");
+}
+
+#[tokio::test]
+async fn with_duplicate_names_the_first_token_shaped_value_is_used() {
+    let app = app();
+    let cookie = signed_in(&app).await;
+    // Garbage first, then the real token: the garbage is skipped.
+    let header = format!("{COOKIE}=garbage; {cookie}");
+    let response = send(&app.router, get_with_cookie("/me", &header)).await;
+    assert_eq!(response.status(), StatusCode::OK);
+
+    // Two token-shaped values: only the first is validated (one store
+    // call), even though the second is a live session.
+    let unknown = Token::generate().expect("os rng");
+    let header = format!("{COOKIE}={}; {cookie}", unknown.as_str());
+    let before = app.store.calls();
+    let response = send(&app.router, get_with_cookie("/me", &header)).await;
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(app.store.calls() - before, 1);
+}
+
+#[tokio::test]
+async fn malformed_cookie_headers_never_panic_and_never_reach_the_store() {
+    let app = app();
+    let values: Vec<Vec<u8>> = vec![
+        b"".to_vec(),
+        b";;;;".to_vec(),
+        b"=".to_vec(),
+        COOKIE.as_bytes().to_vec(),
+        format!("{COOKIE}=").into_bytes(),
+        format!("{COOKIE}==").into_bytes(),
+        format!("{COOKIE}=\"").into_bytes(),
+        format!("{COOKIE}=\"\"").into_bytes(),
+        format!("{COOKIE}={}", "a".repeat(100_000)).into_bytes(),
+        format!("{COOKIE}={}", "A".repeat(32)).into_bytes(),
+        format!("{COOKIE}=aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa;").into_bytes(),
+        format!("{COOKIE}=aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\u{e9}").into_bytes(),
+        b"narvik_session=\xff\xfe\xfd".to_vec(),
+        b"\x80\x81=\x82; narvik_session=\x7f".to_vec(),
+        format!("{COOKIE} = ; ; = ; {COOKIE}\t=\tx").into_bytes(),
+    ];
+    for value in values {
+        let mut request = Request::get("/maybe")
+            .header(header::HOST, HOST)
+            .body(Body::empty())
+            .expect("request");
+        let Ok(value) = HeaderValue::from_bytes(&value) else {
+            continue;
+        };
+        request.headers_mut().insert(header::COOKIE, value);
+        let response = send(&app.router, request).await;
+        assert_eq!(response.status(), StatusCode::OK);
+        assert_eq!(body_text(response).await, "anonymous");
+    }
+    assert_eq!(app.store.calls(), 0);
+}
+
+#[tokio::test]
+async fn the_token_is_never_read_from_the_query_string() {
+    let app = app();
+    let cookie = signed_in(&app).await;
+    let token = token_of(&cookie);
+    let request = Request::get(format!(
+        "/me?{COOKIE}={token}&token={token}&access_token={token}"
+    ))
+    .header(header::HOST, HOST)
+    .body(Body::empty())
+    .expect("request");
+    let response = send(&app.router, request).await;
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+}
+
+// ------------------------------------------------------------------ bearer
+
+#[tokio::test]
+async fn bearer_sign_in_returns_the_token_and_sets_no_cookie() {
+    let app = app();
+    let response = send(
+        &app.router,
+        Request::post("/token")
+            .body(Body::empty())
+            .expect("request"),
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(response.headers().get(header::SET_COOKIE).is_none());
+    let token = body_text(response).await;
+    assert!(Token::parse(&token).is_some());
+
+    let response = send(&app.router, bearer(http::Method::GET, "/me", &token)).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(response.headers().get(header::SET_COOKIE).is_none());
+    assert_eq!(body_text(response).await, "ada");
+}
+
+#[tokio::test]
+async fn bearer_requests_never_get_cookies() {
+    let app = app();
+    let cookie = signed_in(&app).await;
+    let token = token_of(&cookie).to_owned();
+
+    // Extended: no refresh cookie.
+    app.clock.advance(Duration::from_secs(20 * 24 * 3600));
+    let response = send(&app.router, bearer(http::Method::GET, "/method", &token)).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(response.headers().get(header::SET_COOKIE).is_none());
+    assert_eq!(body_text(response).await, "bearer");
+
+    // Unknown or malformed: 401, no clearing cookie.
+    for bad in [
+        Token::generate().expect("os rng").as_str().to_owned(),
+        "junk".to_owned(),
+    ] {
+        let response = send(&app.router, bearer(http::Method::GET, "/me", &bad)).await;
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+        assert!(response.headers().get(header::SET_COOKIE).is_none());
+    }
+
+    // Signing out: the session ends, still no cookie.
+    let response = send(&app.router, bearer(http::Method::POST, "/sign-out", &token)).await;
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    assert!(response.headers().get(header::SET_COOKIE).is_none());
+    assert_eq!(app.store.inner.len(), 0);
+}
+
+#[tokio::test]
+async fn bearer_wins_over_the_cookie() {
+    let app = app();
+    let ada_cookie = signed_in(&app).await;
+    let grace = app
+        .narvik
+        .create_session("grace", ())
+        .await
+        .expect("create");
+    let mut request = bearer(http::Method::GET, "/me", grace.token.as_str());
+    request.headers_mut().insert(
+        header::COOKIE,
+        HeaderValue::from_str(&ada_cookie).expect("header"),
+    );
+    let response = send(&app.router, request).await;
+    assert_eq!(body_text(response).await, "grace");
+}
+
+#[tokio::test]
+async fn bearer_requests_skip_the_origin_check() {
+    let app = app();
+    let created = app.narvik.create_session("ada", ()).await.expect("create");
+    let mut request = bearer(http::Method::POST, "/write", created.token.as_str());
+    request
+        .headers_mut()
+        .insert(header::ORIGIN, HeaderValue::from_static("https://evil.com"));
+    let response = send(&app.router, request).await;
+    assert_eq!(response.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn with_bearer_off_the_header_is_ignored() {
+    let app = app_with(Config::default(), |b| b.bearer(false));
+    let created = app.narvik.create_session("ada", ()).await.expect("create");
+    let response = send(
+        &app.router,
+        bearer(http::Method::GET, "/me", created.token.as_str()),
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    assert!(response.headers().get(header::WWW_AUTHENTICATE).is_none());
+}
+
+// -------------------------------------------------------------------- CSRF
+
+async fn cookie_post(app: &App, cookie: &str, headers: &[(&str, &str)]) -> http::Response<Body> {
+    let mut builder = Request::post("/write").header(header::COOKIE, cookie);
+    for (name, value) in headers {
+        builder = builder.header(*name, *value);
+    }
+    send(&app.router, builder.body(Body::empty()).expect("request")).await
+}
+
+#[tokio::test]
+async fn cross_origin_cookie_requests_are_refused_before_the_store() {
+    let app = app();
+    let cookie = signed_in(&app).await;
+    for origin in [
+        "https://evil.com",
+        "https://app.example.com.evil.com",
+        "https://evilapp.example.com",
+        "https://evil.com/https://app.example.com",
+        "https://app.example.com@evil.com",
+        "http://app.example.com:8443",
+        "null",
+        "app.example.com",
+    ] {
+        let before = app.store.calls();
+        let response = cookie_post(&app, &cookie, &[("host", HOST), ("origin", origin)]).await;
+        assert_eq!(response.status(), StatusCode::FORBIDDEN, "{origin}");
+        assert!(set_cookies_named(response.headers(), COOKIE).is_empty());
+        assert_eq!(app.store.calls(), before, "store touched for {origin}");
+    }
+}
+
+#[tokio::test]
+async fn every_state_changing_method_is_checked() {
+    let app = app();
+    let cookie = signed_in(&app).await;
+    for method in [
+        http::Method::POST,
+        http::Method::PUT,
+        http::Method::PATCH,
+        http::Method::DELETE,
+    ] {
+        let request = Request::builder()
+            .method(method.clone())
+            .uri("/write")
+            .header(header::HOST, HOST)
+            .header(header::ORIGIN, "https://evil.com")
+            .header(header::COOKIE, &cookie)
+            .body(Body::empty())
+            .expect("request");
+        let response = send(&app.router, request).await;
+        assert_eq!(response.status(), StatusCode::FORBIDDEN, "{method}");
+    }
+}
+
+#[tokio::test]
+async fn missing_origin_is_refused_unless_sec_fetch_site_is_same_origin() {
+    let app = app();
+    let cookie = signed_in(&app).await;
+    let response = cookie_post(&app, &cookie, &[("host", HOST)]).await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    for site in ["cross-site", "same-site", "none"] {
+        let response =
+            cookie_post(&app, &cookie, &[("host", HOST), ("sec-fetch-site", site)]).await;
+        assert_eq!(response.status(), StatusCode::FORBIDDEN, "{site}");
+    }
+    let response = cookie_post(
+        &app,
+        &cookie,
+        &[("host", HOST), ("sec-fetch-site", "same-origin")],
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn same_origin_requests_pass() {
+    let app = app();
+    let cookie = signed_in(&app).await;
+    let response = cookie_post(&app, &cookie, &[("host", HOST), ("origin", SITE)]).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(body_text(response).await, "written by ada");
+}
+
+#[tokio::test]
+async fn allow_listed_origins_pass_and_only_exactly() {
+    let app = app_with(Config::default(), |b| {
+        b.allow_origin("https://admin.example.com")
+    });
+    let cookie = signed_in(&app).await;
+    let response = cookie_post(
+        &app,
+        &cookie,
+        &[("host", HOST), ("origin", "https://ADMIN.example.com:443")],
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    for origin in [
+        "https://admin.example.com.evil.com",
+        "http://admin.example.com",
+        "https://admin.example.co",
+    ] {
+        let response = cookie_post(&app, &cookie, &[("host", HOST), ("origin", origin)]).await;
+        assert_eq!(response.status(), StatusCode::FORBIDDEN, "{origin}");
+    }
+}
+
+#[tokio::test]
+async fn configured_request_scheme_refuses_the_http_twin() {
+    let app = app_with(Config::default(), |b| b.request_scheme("https"));
+    let cookie = signed_in(&app).await;
+    let response = cookie_post(
+        &app,
+        &cookie,
+        &[("host", HOST), ("origin", "http://app.example.com")],
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    let response = cookie_post(&app, &cookie, &[("host", HOST), ("origin", SITE)]).await;
+    assert_eq!(response.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn safe_methods_pass_whatever_the_origin() {
+    let app = app();
+    let cookie = signed_in(&app).await;
+    let mut request = get_with_cookie("/me", &cookie);
+    request
+        .headers_mut()
+        .insert(header::ORIGIN, HeaderValue::from_static("https://evil.com"));
+    let response = send(&app.router, request).await;
+    assert_eq!(response.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn the_check_can_be_turned_off() {
+    let app = app_with(Config::default(), |b| b.csrf(false));
+    let cookie = signed_in(&app).await;
+    let response = cookie_post(
+        &app,
+        &cookie,
+        &[("host", HOST), ("origin", "https://evil.com")],
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn cookieless_requests_are_not_refused() {
+    let app = app();
+    let response = send(
+        &app.router,
+        Request::post("/open")
+            .header(header::HOST, HOST)
+            .header(header::ORIGIN, "https://evil.com")
+            .body(Body::empty())
+            .expect("request"),
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn cross_origin_cookie_sign_in_is_refused() {
+    let app = app();
+    let response = send(
+        &app.router,
+        Request::post("/sign-in")
+            .header(header::HOST, HOST)
+            .header(header::ORIGIN, "https://evil.com")
+            .body(Body::empty())
+            .expect("request"),
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    assert!(response.headers().get(header::SET_COOKIE).is_none());
+    assert_eq!(app.store.inner.len(), 0);
+}
+
+// ------------------------------------------------------------- 401 bodies
+
+#[tokio::test]
+async fn protected_routes_answer_401_with_a_bearer_challenge_by_default() {
+    let app = app();
+    let response = send(
+        &app.router,
+        Request::get("/me").body(Body::empty()).expect("request"),
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(response.headers()[header::WWW_AUTHENTICATE], "Bearer");
+    assert!(response.headers().get(header::SET_COOKIE).is_none());
+    assert_eq!(body_text(response).await, "Unauthorized");
+}
+
+#[tokio::test]
+async fn the_401_body_is_customisable() {
+    let app = app_with(Config::default(), |b| {
+        b.unauthorized(|parts| {
+            let wants_html = parts
+                .headers
+                .get(header::ACCEPT)
+                .is_some_and(|a| a.as_bytes().starts_with(b"text/html"));
+            if wants_html {
+                (StatusCode::UNAUTHORIZED, "<a href=/sign-in>sign in</a>").into_response()
+            } else {
+                (StatusCode::UNAUTHORIZED, "{\"error\":\"sign in first\"}").into_response()
+            }
+        })
+    });
+    let response = send(
+        &app.router,
+        Request::get("/me").body(Body::empty()).expect("request"),
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(body_text(response).await, "{\"error\":\"sign in first\"}");
+    let response = send(
+        &app.router,
+        Request::get("/me")
+            .header(header::ACCEPT, "text/html")
+            .body(Body::empty())
+            .expect("request"),
+    )
+    .await;
+    assert_eq!(body_text(response).await, "<a href=/sign-in>sign in</a>");
+}
+
+#[tokio::test]
+async fn optional_session_is_none_without_a_session() {
+    let app = app();
+    let response = send(
+        &app.router,
+        Request::get("/maybe").body(Body::empty()).expect("request"),
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(body_text(response).await, "anonymous");
+}
+
+#[tokio::test]
+async fn extractors_without_the_layer_are_a_500_not_a_401() {
+    let router = Router::new()
+        .route("/me", get(me))
+        .route("/maybe", get(maybe));
+    for path in ["/me", "/maybe"] {
+        let response = send(
+            &router,
+            Request::get(path).body(Body::empty()).expect("request"),
+        )
+        .await;
+        assert_eq!(
+            response.status(),
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "{path}"
+        );
+    }
+}
+
+// ------------------------------------------------------------ store errors
+
+fn failing_app(status: Option<StatusCode>) -> Router {
+    async fn me(session: CurrentSession) -> String {
+        session.user_id.clone()
+    }
+    async fn maybe(session: Option<CurrentSession>) -> &'static str {
+        if session.is_some() {
+            "someone"
+        } else {
+            "anonymous"
+        }
+    }
+    async fn sign_in(auth: SessionManager<FailingStore>) -> Result<StatusCode, Error> {
+        auth.sign_in("ada", ()).await?;
+        Ok(StatusCode::NO_CONTENT)
+    }
+    let mut builder = NarvikLayer::builder(Narvik::new(FailingStore));
+    if let Some(status) = status {
+        builder = builder.store_error_status(status);
+    }
+    Router::new()
+        .route("/me", get(me))
+        .route("/maybe", get(maybe))
+        .route("/sign-in", post(sign_in))
+        .layer(builder.build().expect("valid options"))
+}
+
+#[tokio::test]
+async fn a_failing_store_is_a_500_never_a_401_and_the_token_is_not_logged() {
+    let router = failing_app(None);
+    let token = Token::generate().expect("os rng");
+    let (logs, _guard) = LogCapture::start();
+    for path in ["/me", "/maybe"] {
+        let response = send(
+            &router,
+            get_with_cookie(path, &format!("{COOKIE}={}", token.as_str())),
+        )
+        .await;
+        assert_eq!(
+            response.status(),
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "{path}"
+        );
+        // Not "signed out": the cookie stays.
+        assert!(response.headers().get(header::SET_COOKIE).is_none());
+        let body = body_text(response).await;
+        assert_eq!(body, "Internal Server Error");
+        assert!(!body.contains(token.as_str()));
+    }
+    let response = send(&router, bearer(http::Method::GET, "/me", token.as_str())).await;
+    assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+
+    let logged = logs.text();
+    assert!(logged.contains("ERROR"), "{logged}");
+    assert!(logged.contains("database unreachable"), "{logged}");
+    assert!(!logged.contains(token.as_str()), "{logged}");
+}
+
+#[tokio::test]
+async fn the_store_error_status_is_configurable() {
+    let router = failing_app(Some(StatusCode::SERVICE_UNAVAILABLE));
+    let token = Token::generate().expect("os rng");
+    let response = send(
+        &router,
+        get_with_cookie("/me", &format!("{COOKIE}={}", token.as_str())),
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(body_text(response).await, "Service Unavailable");
+}
+
+#[tokio::test]
+async fn a_failing_sign_in_is_the_store_error_status_and_sets_no_cookie() {
+    let router = failing_app(Some(StatusCode::SERVICE_UNAVAILABLE));
+    let (logs, _guard) = LogCapture::start();
+    let response = send(
+        &router,
+        same_origin_post("/sign-in")
+            .body(Body::empty())
+            .expect("request"),
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(response.headers().get(header::SET_COOKIE).is_none());
+    assert!(logs.text().contains("database unreachable"));
+}
+
+#[test]
+fn a_non_5xx_store_error_status_is_refused() {
+    let result = NarvikLayer::builder(Narvik::new(MemoryStore::<()>::new()))
+        .store_error_status(StatusCode::UNAUTHORIZED)
+        .build();
+    assert!(matches!(result, Err(Error::InvalidStatus(_))));
+}
+
+#[test]
+fn an_invalid_allowed_origin_is_refused_at_build_time() {
+    let result = NarvikLayer::builder(Narvik::new(MemoryStore::<()>::new()))
+        .allow_origin("admin.example.com")
+        .build();
+    assert!(matches!(result, Err(Error::InvalidOrigin { .. })));
+}
+
+// -------------------------------------------------------------- typed data
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Device {
+    user_agent: String,
+}
+
+#[tokio::test]
+async fn typed_session_data_reaches_the_handler() {
+    async fn sign_in(
+        auth: SessionManager<MemoryStore<Device>>,
+        headers: http::HeaderMap,
+    ) -> Result<StatusCode, Error> {
+        let user_agent = headers
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("unknown")
+            .to_owned();
+        auth.sign_in("ada", Device { user_agent }).await?;
+        Ok(StatusCode::NO_CONTENT)
+    }
+    async fn device(session: CurrentSession<Device>) -> String {
+        session.data.user_agent.clone()
+    }
+    let narvik = Narvik::new(MemoryStore::<Device>::new());
+    let router = Router::new()
+        .route("/sign-in", post(sign_in))
+        .route("/device", get(device))
+        .layer(NarvikLayer::new(narvik));
+    let response = send(
+        &router,
+        same_origin_post("/sign-in")
+            .header(header::USER_AGENT, "narvik-test/1.0")
+            .body(Body::empty())
+            .expect("request"),
+    )
+    .await;
+    let cookie = the_set_cookie(response.headers(), COOKIE);
+    let response = send(
+        &router,
+        get_with_cookie("/device", &format!("{COOKIE}={}", cookie.value())),
+    )
+    .await;
+    assert_eq!(body_text(response).await, "narvik-test/1.0");
+}
+
+#[tokio::test]
+async fn a_shared_dyn_store_works_too() {
+    use narvik_core::store::DynSessionStore;
+    async fn me(session: CurrentSession) -> String {
+        session.user_id.clone()
+    }
+    let store: Arc<dyn DynSessionStore<()>> = Arc::new(MemoryStore::new());
+    let narvik = Narvik::new(store);
+    let created = narvik.create_session("ada", ()).await.expect("create");
+    let router = Router::new()
+        .route("/me", get(me))
+        .layer(NarvikLayer::new(narvik));
+    let response = send(
+        &router,
+        get_with_cookie("/me", &format!("{COOKIE}={}", created.token.as_str())),
+    )
+    .await;
+    assert_eq!(body_text(response).await, "ada");
+}

@@ -1,0 +1,308 @@
+//! The narvik demo app: accounts with argon2-hashed passwords, sessions
+//! through narvik's axum layer, on SQLite (the embedded default),
+//! PostgreSQL, MySQL/MariaDB or Redis.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use axum::Router;
+use axum::extract::{Form, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use narvik::axum::{CurrentSession, NarvikLayer, SessionManager};
+use narvik::sqlx::{MySqlStore, PostgresStore, PurgeTask, SqliteStore};
+use narvik::store::DynSessionStore;
+use narvik::{Config, Narvik, SessionId};
+use serde::{Deserialize, Serialize};
+
+pub mod pages;
+pub mod users;
+
+use users::Users;
+
+/// What the demo keeps with each session: the browser it was started in.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DemoData {
+    /// The `User-Agent` of the sign-in request.
+    pub user_agent: String,
+}
+
+/// The session store, chosen at run time.
+pub type Store = Arc<dyn DynSessionStore<DemoData>>;
+
+/// A connected database: the session store and the accounts.
+pub struct Backend {
+    store: Store,
+    users: Users,
+}
+
+impl Backend {
+    /// Connects to `url` (`sqlite://FILE`, `sqlite::memory:`,
+    /// `postgres://`, `mysql://`, `redis://`) and creates what is missing.
+    ///
+    /// # Errors
+    ///
+    /// If the URL's scheme is unknown or the database cannot be reached.
+    pub async fn connect(url: &str) -> anyhow::Result<Self> {
+        let (store, users): (Store, Users) = if url == "sqlite::memory:" {
+            let store = SqliteStore::<DemoData>::open_in_memory().await?;
+            store.migrate().await?;
+            let users = Users::Sqlite(store.write_pool().clone());
+            (Arc::new(store), users)
+        } else if let Some(path) = url.strip_prefix("sqlite://") {
+            let store = SqliteStore::<DemoData>::open(path).await?;
+            store.migrate().await?;
+            let users = Users::Sqlite(store.write_pool().clone());
+            (Arc::new(store), users)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            let store = PostgresStore::<DemoData>::connect(url).await?;
+            store.migrate().await?;
+            let users = Users::Postgres(store.pool().clone());
+            (Arc::new(store), users)
+        } else if url.starts_with("mysql://") || url.starts_with("mariadb://") {
+            let store = MySqlStore::<DemoData>::connect(url).await?;
+            store.migrate().await?;
+            let users = Users::MySql(store.pool().clone());
+            (Arc::new(store), users)
+        } else if url.starts_with("redis://") {
+            let store = narvik::redis::RedisStore::builder()
+                .key_prefix("narvik-demo")
+                .connect::<DemoData>(url)
+                .await?;
+            let client = redis::Client::open(url).context("redis url")?;
+            let conn = redis::aio::ConnectionManager::new(client)
+                .await
+                .context("connect to redis for accounts")?;
+            (
+                Arc::new(store),
+                Users::Redis(conn, "narvik-demo".to_owned()),
+            )
+        } else {
+            bail!("unknown database url {url:?}: use sqlite://, postgres://, mysql:// or redis://");
+        };
+        users.migrate().await?;
+        Ok(Self { store, users })
+    }
+}
+
+#[derive(Clone)]
+struct AppState {
+    users: Users,
+}
+
+type Auth = SessionManager<Store>;
+type Current = CurrentSession<DemoData>;
+
+/// The demo's router, and the background purge of expired sessions
+/// (shut it down after the server stops).
+///
+/// # Errors
+///
+/// If the session configuration or layer cannot be built.
+pub fn app(backend: Backend, secure_cookies: bool) -> anyhow::Result<(Router, PurgeTask)> {
+    let config = Config::builder()
+        .session_length(Duration::from_secs(7 * 24 * 60 * 60))
+        .secure(secure_cookies)
+        .build()?;
+    let purge = PurgeTask::spawn(
+        Arc::new(Arc::clone(&backend.store)),
+        Duration::from_secs(600),
+    );
+    let narvik = Narvik::with_config(backend.store, config);
+    let layer = NarvikLayer::builder(narvik)
+        // An HTML app: send the browser to the sign-in page rather than
+        // show a bare 401.
+        .unauthorized(|_| Redirect::to("/signin"))
+        .build()?;
+    let router = Router::new()
+        .route("/", get(home))
+        .route("/signin", get(signin_page).post(signin))
+        .route("/signup", get(signup_page).post(signup))
+        .route("/signout", post(signout))
+        .route("/sessions", get(sessions))
+        .route("/sessions/revoke", post(revoke))
+        .route("/sessions/others", post(sign_out_others))
+        .layer(layer)
+        .with_state(AppState {
+            users: backend.users,
+        });
+    Ok((router, purge))
+}
+
+/// A failure the user sees as a plain 500 page; the cause goes to the log.
+struct Failure(anyhow::Error);
+
+impl<E: Into<anyhow::Error>> From<E> for Failure {
+    fn from(err: E) -> Self {
+        Self(err.into())
+    }
+}
+
+impl IntoResponse for Failure {
+    fn into_response(self) -> Response {
+        tracing::error!(error = format!("{:#}", self.0), "request failed");
+        (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            Html("<h1>Something went wrong</h1>"),
+        )
+            .into_response()
+    }
+}
+
+type Page = Result<Response, Failure>;
+
+async fn home(auth: Auth, session: Option<Current>) -> Page {
+    let Some(session) = session else {
+        return Ok(Redirect::to("/signin").into_response());
+    };
+    let now = auth.narvik().now();
+    Ok(Html(pages::home(&session.user_id, &session, now).into_string()).into_response())
+}
+
+#[derive(Deserialize)]
+struct Credentials {
+    username: String,
+    password: String,
+}
+
+async fn signin_page(session: Option<Current>) -> Response {
+    if session.is_some() {
+        return Redirect::to("/").into_response();
+    }
+    Html(pages::credentials_form(false, None, "").into_string()).into_response()
+}
+
+async fn signup_page(session: Option<Current>) -> Response {
+    if session.is_some() {
+        return Redirect::to("/").into_response();
+    }
+    Html(pages::credentials_form(true, None, "").into_string()).into_response()
+}
+
+fn user_agent(headers: &HeaderMap) -> String {
+    let agent = headers
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("an unknown browser");
+    agent.chars().take(200).collect()
+}
+
+fn form_error(signup: bool, status: StatusCode, message: &str, username: &str) -> Page {
+    let page = pages::credentials_form(signup, Some(message), username).into_string();
+    Ok((status, Html(page)).into_response())
+}
+
+async fn signin(
+    State(state): State<AppState>,
+    auth: Auth,
+    headers: HeaderMap,
+    Form(form): Form<Credentials>,
+) -> Page {
+    if !state.users.verify(&form.username, &form.password).await? {
+        return form_error(
+            false,
+            StatusCode::UNAUTHORIZED,
+            "Wrong username or password.",
+            &form.username,
+        );
+    }
+    let data = DemoData {
+        user_agent: user_agent(&headers),
+    };
+    auth.sign_in(form.username, data).await?;
+    Ok(Redirect::to("/").into_response())
+}
+
+fn valid_username(name: &str) -> bool {
+    (1..=64).contains(&name.chars().count())
+        && name
+            .chars()
+            .all(|c| c.is_alphanumeric() || "._-".contains(c))
+}
+
+async fn signup(
+    State(state): State<AppState>,
+    auth: Auth,
+    headers: HeaderMap,
+    Form(form): Form<Credentials>,
+) -> Page {
+    if !valid_username(&form.username) {
+        return form_error(
+            true,
+            StatusCode::BAD_REQUEST,
+            "Usernames are 1 to 64 letters, digits, dots, dashes or underscores.",
+            &form.username,
+        );
+    }
+    if form.password.chars().count() < 8 {
+        return form_error(
+            true,
+            StatusCode::BAD_REQUEST,
+            "Use at least 8 characters for the password.",
+            &form.username,
+        );
+    }
+    if !state.users.create(&form.username, &form.password).await? {
+        return form_error(
+            true,
+            StatusCode::CONFLICT,
+            "That username is taken.",
+            &form.username,
+        );
+    }
+    let data = DemoData {
+        user_agent: user_agent(&headers),
+    };
+    auth.sign_in(form.username, data).await?;
+    Ok(Redirect::to("/").into_response())
+}
+
+async fn signout(auth: Auth) -> Page {
+    auth.sign_out().await?;
+    Ok(Redirect::to("/signin").into_response())
+}
+
+async fn sessions(auth: Auth, session: Current) -> Page {
+    let list = auth
+        .narvik()
+        .fetch_sessions_for_user(&session.user_id)
+        .await?;
+    let mut list = list;
+    list.sort_by_key(|s| std::cmp::Reverse(s.created_at));
+    let now = auth.narvik().now();
+    Ok(
+        Html(pages::sessions(&session.user_id, &session.id, &list, now).into_string())
+            .into_response(),
+    )
+}
+
+#[derive(Deserialize)]
+struct Revoke {
+    id: String,
+}
+
+async fn revoke(auth: Auth, session: Current, Form(form): Form<Revoke>) -> Page {
+    let Ok(id) = form.id.parse::<SessionId>() else {
+        return Ok((StatusCode::BAD_REQUEST, "not a session id").into_response());
+    };
+    if id == session.id {
+        auth.sign_out().await?;
+        return Ok(Redirect::to("/signin").into_response());
+    }
+    // Only the user's own sessions can be revoked from here.
+    let own = auth
+        .narvik()
+        .fetch_sessions_for_user(&session.user_id)
+        .await?;
+    if own.iter().any(|s| s.id == id) {
+        auth.narvik().invalidate_session(&id).await?;
+    }
+    Ok(Redirect::to("/sessions").into_response())
+}
+
+async fn sign_out_others(auth: Auth, _session: Current) -> Page {
+    auth.sign_out_other_sessions().await?;
+    Ok(Redirect::to("/sessions").into_response())
+}
