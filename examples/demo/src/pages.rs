@@ -38,7 +38,7 @@ th { font-size: 13px; text-transform: uppercase; letter-spacing: .04em; color: v
 code { font-size: 13px; }
 "#;
 
-fn layout(title: &str, user: Option<&str>, body: Markup) -> Markup {
+fn layout(title: &str, user: Option<&str>, body: &Markup) -> Markup {
     html! {
         (DOCTYPE)
         html lang="en" {
@@ -90,7 +90,7 @@ pub fn credentials_form(signup: bool, error: Option<&str>, username: &str) -> Ma
     layout(
         title,
         None,
-        html! {
+        &html! {
             div.card.narrow {
                 h1 { (title) }
                 p.lead { "A session-authentication demo for narvik." }
@@ -114,7 +114,7 @@ pub fn home(user: &str, session: &Session<DemoData>, now: Timestamp) -> Markup {
     layout(
         "Home",
         Some(user),
-        html! {
+        &html! {
             div.card {
                 h1 #welcome { "Welcome, " (user) }
                 p.lead { "You are signed in. This session was started " (ago(session.created_at, now)) " on "
@@ -139,7 +139,7 @@ pub fn sessions(
     layout(
         "Your sessions",
         Some(user),
-        html! {
+        &html! {
             div.card {
                 h1 { "Your sessions" }
                 p.lead { "Every device signed in to your account. Revoke any you do not recognise." }
