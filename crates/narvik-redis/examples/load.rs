@@ -1,30 +1,71 @@
-//! Load harness: narvik's validate on Redis beside `redis-benchmark` GET,
-//! against the same server in the same run.
+//! Load harness: narvik's validate on Redis beside `redis-benchmark` GET
+//! and beside tower-sessions' own Redis store, against the same server in
+//! the same run; then the same on a 3-master Redis Cluster that the
+//! harness starts on free loopback ports and stops at the end.
 //!
 //! ```text
 //! cargo run --release -p narvik-redis --example load
 //! NARVIK_BENCH_REDIS_URL=redis://127.0.0.1:6380 cargo run --release -p narvik-redis --example load
+//! NARVIK_BENCH_CLUSTER=0 cargo run --release -p narvik-redis --example load   # one server only
 //! ```
 //!
-//! 1. 64 tasks validate existing sessions for a few seconds: ops/s, p50/p99.
-//! 2. `redis-benchmark -t get -c 64 -d <session value size>`: ops/s.
-//! 3. One validate at a time beside one raw `GET` round trip: p50/p99.
+//! On each deployment:
 //!
-//! Loopback servers only. Keys live under a fresh prefix, deleted at the end.
+//! 1. 10,000 live sessions in narvik's store, and as many records made by
+//!    tower-sessions' store (`tower-sessions-redis-store`, on fred) through
+//!    its own `SessionStore::create`, holding the same thing: whose session
+//!    it is.
+//! 2. 64 tasks for a few seconds each: narvik's `validate_session`, then
+//!    tower-sessions' `SessionStore::load` (what its session layer calls
+//!    per request). ops/s, p50/p99. narvik runs on one multiplexed
+//!    connection, so tower-sessions gets one fred client (one connection,
+//!    pipelined) for the like-for-like ratio, and also, on one server, the
+//!    pool of 6 clients its README sets up.
+//! 3. `redis-benchmark -t get -c 64` (what the issue names; with no
+//!    `key:__rand_int__` on the server its GETs read nil), and, on one
+//!    server, `redis-benchmark -c 64 GET <a narvik session key>`: the
+//!    server's ceiling for the very value narvik reads.
+//! 4. One at a time, interleaved so that all three see the same machine:
+//!    narvik's validate, tower-sessions' load and a raw `GET` of narvik's
+//!    key, each's p50/p99.
+//!
+//! Loopback servers only. narvik's keys live under a fresh prefix, deleted
+//! at the end; tower-sessions' store has no prefix (its keys are bare
+//! session ids), so the harness deletes exactly the records it made. Both
+//! cleanups run also when a measurement fails.
 
 #![allow(clippy::print_stdout, reason = "a harness that prints its figures")]
 
+// The tests' fixtures: the loopback check, raw connections, and a 3-master
+// cluster whose servers die when its handle drops or this process exits.
+#[path = "../tests/support/mod.rs"]
+mod support;
+
+use std::future::Future;
 use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use narvik_core::{Error, Narvik, Token};
+use narvik_core::{Narvik, Token};
 use narvik_redis::RedisStore;
+use support::{Raw, Target};
+use tower_sessions_core::SessionStore as _;
+use tower_sessions_core::session::{Id, Record};
+use tower_sessions_redis_store::RedisStore as TowerRedisStore;
+use tower_sessions_redis_store::fred::prelude::{
+    ClientLike, Config, KeysInterface, Pool, ServerConfig,
+};
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+type FredClient = tower_sessions_redis_store::fred::prelude::Client;
 
 const SESSIONS: usize = 10_000;
 const TASKS: usize = 64;
 const RUN_FOR: Duration = Duration::from_secs(5);
+const WARM_UP: Duration = Duration::from_secs(1);
 const ONE_AT_A_TIME: usize = 20_000;
+/// The pool size in tower-sessions-redis-store's README.
+const FRED_POOL: usize = 6;
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     let rank = ((sorted.len() as f64 - 1.0) * p).round() as usize;
@@ -35,27 +76,230 @@ fn us(d: Duration) -> f64 {
     d.as_secs_f64() * 1e6
 }
 
-#[tokio::main(flavor = "multi_thread")]
-async fn main() -> Result<(), Error> {
-    let url = std::env::var("NARVIK_BENCH_REDIS_URL")
-        .unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned());
-    let (host, port) = url
-        .trim_start_matches("redis://")
-        .trim_end_matches('/')
-        .rsplit_once(':')
-        .map(|(h, p)| (h.to_owned(), p.to_owned()))
-        .unwrap_or_else(|| ("127.0.0.1".to_owned(), "6379".to_owned()));
-    assert!(
-        matches!(host.as_str(), "127.0.0.1" | "localhost"),
-        "loopback servers only: {url}"
-    );
-    let prefix = format!("narvik-bench-{}", &Token::generate()?.as_str()[..12]);
-    let store: RedisStore<()> = RedisStore::builder()
-        .key_prefix(&prefix)
-        .connect(&url)
-        .await?;
-    let narvik = Arc::new(Narvik::new(store.clone()));
+/// Throughput and latency of one measurement.
+struct Figures {
+    ops_per_sec: f64,
+    p50: Duration,
+    p99: Duration,
+}
 
+impl Figures {
+    fn new(mut latencies: Vec<Duration>, elapsed: Duration) -> Self {
+        latencies.sort_unstable();
+        Self {
+            ops_per_sec: latencies.len() as f64 / elapsed.as_secs_f64(),
+            p50: percentile(&latencies, 0.5),
+            p99: percentile(&latencies, 0.99),
+        }
+    }
+
+    fn print(&self, label: &str) {
+        println!(
+            "{label:<52} {:>8.0} ops/s   p50 {:>6.1} us   p99 {:>7.1} us",
+            self.ops_per_sec,
+            us(self.p50),
+            us(self.p99)
+        );
+    }
+}
+
+/// Runs `op(i)` from [`TASKS`] tasks for `run_for`, each task walking its
+/// own stride of `i`, and measures every call.
+async fn concurrent<F, Fut>(run_for: Duration, op: F) -> Result<Figures, BoxError>
+where
+    F: Fn(usize) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<(), BoxError>> + Send,
+{
+    let op = Arc::new(op);
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..TASKS)
+        .map(|t| {
+            let op = Arc::clone(&op);
+            tokio::spawn(async move {
+                let mut latencies = Vec::with_capacity(1 << 16);
+                let mut i = t * 97;
+                while started.elapsed() < run_for {
+                    let t0 = Instant::now();
+                    op(i).await?;
+                    latencies.push(t0.elapsed());
+                    i += 1;
+                }
+                Ok::<_, BoxError>(latencies)
+            })
+        })
+        .collect();
+    let mut latencies = Vec::new();
+    for task in tasks {
+        latencies.extend(task.await??);
+    }
+    Ok(Figures::new(latencies, started.elapsed()))
+}
+
+/// tower-sessions' Redis store over some fred client, and the records it
+/// made.
+struct Tower<C: KeysInterface + Send + Sync> {
+    store: TowerRedisStore<C>,
+    ids: Arc<Vec<Id>>,
+}
+
+impl<C> Tower<C>
+where
+    C: KeysInterface + std::fmt::Debug + Send + Sync + 'static,
+{
+    async fn load(&self, i: usize) -> Result<(), BoxError> {
+        let id = &self.ids[i % self.ids.len()];
+        match self.store.load(id).await? {
+            Some(_) => Ok(()),
+            None => Err("a seeded tower-sessions record did not load".into()),
+        }
+    }
+
+    async fn measure(self: &Arc<Self>) -> Result<Figures, BoxError> {
+        let run = |run_for| {
+            let tower = Arc::clone(self);
+            concurrent(run_for, move |i| {
+                let tower = Arc::clone(&tower);
+                async move { tower.load(i).await }
+            })
+        };
+        run(WARM_UP).await?;
+        run(RUN_FOR).await
+    }
+}
+
+/// Makes [`SESSIONS`] records through tower-sessions' own `create`, each
+/// holding its user id (as an app on tower-sessions keeps who is signed
+/// in). On error, deletes those it made.
+async fn seed_tower(store: TowerRedisStore<FredClient>) -> Result<Tower<FredClient>, BoxError> {
+    let mut ids = Vec::with_capacity(SESSIONS);
+    for i in 0..SESSIONS {
+        let mut record = Record {
+            id: Id::default(),
+            data: [("user_id".to_owned(), format!("bench-user-{i:05}").into())].into(),
+            expiry_date: time::OffsetDateTime::now_utc() + time::Duration::days(1),
+        };
+        // `create` picks a fresh id should this one be taken.
+        if let Err(e) = store.create(&mut record).await {
+            delete_tower_records(&store, &ids).await;
+            return Err(e.into());
+        }
+        ids.push(record.id);
+    }
+    Ok(Tower {
+        store,
+        ids: Arc::new(ids),
+    })
+}
+
+/// Deletes the records the harness made, 64 at a time; failures are
+/// reported, not fatal, so the rest still goes.
+async fn delete_tower_records(store: &TowerRedisStore<FredClient>, ids: &[Id]) {
+    let mut failed = 0;
+    for chunk in ids.chunks(64) {
+        let deletes = chunk.iter().map(|id| store.delete(id));
+        for result in futures_util::future::join_all(deletes).await {
+            if result.is_err() {
+                failed += 1;
+            }
+        }
+    }
+    if failed > 0 {
+        println!("could not delete {failed} tower-sessions records");
+    }
+}
+
+/// A fred configuration for the same deployment narvik talks to.
+fn fred_config(target: &Target) -> Result<Config, BoxError> {
+    Ok(match target {
+        Target::Single(url) => Config::from_url(url)?,
+        Target::Cluster(nodes) => Config {
+            server: ServerConfig::new_clustered(
+                nodes
+                    .iter()
+                    .map(|url| host_port(url))
+                    .collect::<Result<Vec<_>, _>>()?,
+            ),
+            ..Config::default()
+        },
+    })
+}
+
+/// `redis://host:port` -> (host, port).
+fn host_port(url: &str) -> Result<(String, u16), BoxError> {
+    let rest = url.trim_start_matches("redis://").trim_end_matches('/');
+    let (host, port) = rest
+        .rsplit_once(':')
+        .ok_or_else(|| format!("no port in {url}"))?;
+    Ok((host.to_owned(), port.parse()?))
+}
+
+/// Runs `redis-benchmark` with `args` and returns its GET ops/s.
+fn redis_benchmark(label: &str, args: &[String]) -> Option<f64> {
+    let out = match Command::new("redis-benchmark").args(args).output() {
+        Ok(out) => out,
+        Err(e) => {
+            println!("redis-benchmark did not run: {e}");
+            return None;
+        }
+    };
+    // `-q` prints progress with carriage returns, then `NAME: N requests
+    // per second, p50=...`.
+    let text = String::from_utf8_lossy(&out.stdout).replace('\r', "\n");
+    let line = text
+        .lines()
+        .rev()
+        .find(|l| l.contains("requests per second"))
+        .unwrap_or("")
+        .trim()
+        .to_owned();
+    let ops = line
+        .split_once(": ")
+        .and_then(|(_, rest)| rest.split_whitespace().next())
+        .and_then(|n| n.parse::<f64>().ok());
+    match ops {
+        Some(ops) => println!("{label:<52} {ops:>8.0} ops/s   ({line})"),
+        None => println!(
+            "{label}: no figure ({}{})",
+            line,
+            String::from_utf8_lossy(&out.stderr).trim()
+        ),
+    }
+    ops
+}
+
+/// Everything measured on one deployment.
+async fn bench(target: &Target, label: &str) -> Result<(), BoxError> {
+    let prefix = format!("narvik-bench-{}", &Token::generate()?.as_str()[..12]);
+    let builder = RedisStore::builder().key_prefix(&prefix);
+    let store: RedisStore<()> = match target {
+        Target::Single(url) => builder.connect(url).await?,
+        Target::Cluster(nodes) => builder.connect_cluster(nodes).await?,
+    };
+
+    let fred = FredClient::new(fred_config(target)?, None, None, None);
+    fred.init().await?;
+    let tower = TowerRedisStore::new(fred.clone());
+
+    let result = async {
+        let tower = Arc::new(seed_tower(tower).await?);
+        let outcome = measure_all(target, label, &store, &tower).await;
+        delete_tower_records(&tower.store, &tower.ids).await;
+        outcome
+    }
+    .await;
+    let deleted = store.clear().await?;
+    println!("cleaned up {deleted} narvik keys and {SESSIONS} tower-sessions records");
+    fred.quit().await?;
+    result
+}
+
+async fn measure_all(
+    target: &Target,
+    label: &str,
+    store: &RedisStore<()>,
+    tower: &Arc<Tower<FredClient>>,
+) -> Result<(), BoxError> {
+    let narvik = Arc::new(Narvik::new(store.clone()));
     let mut tokens = Vec::with_capacity(SESSIONS);
     for i in 0..SESSIONS {
         tokens.push(
@@ -66,125 +310,200 @@ async fn main() -> Result<(), Error> {
         );
     }
     let tokens = Arc::new(tokens);
-    let client = redis::Client::open(url.as_str()).map_err(|e| Error::store("open", e))?;
-    let mut raw = client
-        .get_multiplexed_async_connection()
-        .await
-        .map_err(|e| Error::store("raw connect", e))?;
-    let first_id = tokens[0].session_id();
-    let sample_key = store.session_key(&first_id);
-    let value_size: usize = redis::cmd("STRLEN")
-        .arg(&sample_key)
-        .query_async(&mut raw)
-        .await
-        .map_err(|e| Error::store("strlen", e))?;
-    println!("server {url}, {SESSIONS} sessions, value {value_size} bytes, prefix {prefix}");
 
-    // 1. 64 concurrent tasks.
-    let started = Instant::now();
-    let tasks: Vec<_> = (0..TASKS)
-        .map(|t| {
-            let (narvik, tokens) = (Arc::clone(&narvik), Arc::clone(&tokens));
-            tokio::spawn(async move {
-                let mut latencies = Vec::new();
-                let mut i = t * 97;
-                while started.elapsed() < RUN_FOR {
-                    let token = &tokens[i % tokens.len()];
-                    let t0 = Instant::now();
-                    let valid = narvik.validate_session(token.as_str()).await?;
-                    latencies.push(t0.elapsed());
-                    assert!(valid.is_some(), "a bench session vanished");
-                    i += 1;
-                }
-                Ok::<_, Error>(latencies)
-            })
-        })
-        .collect();
-    let mut latencies = Vec::new();
-    for task in tasks {
-        latencies.extend(task.await.map_err(|e| Error::store("join", e))??);
-    }
-    let elapsed = started.elapsed();
-    latencies.sort();
-    let narvik_ops = latencies.len() as f64 / elapsed.as_secs_f64();
+    let mut raw = Raw::connect(target).await;
+    let sample_key = store.session_key(&tokens[0].session_id());
+    let value_size: usize = raw.query(redis::cmd("STRLEN").arg(&sample_key)).await;
+    let tower_size: usize = raw
+        .query(redis::cmd("STRLEN").arg(tower.ids[0].to_string()))
+        .await;
     println!(
-        "narvik validate, {TASKS} tasks: {narvik_ops:.0} ops/s, p50 {:.0} us, p99 {:.0} us",
-        us(percentile(&latencies, 0.5)),
-        us(percentile(&latencies, 0.99))
+        "\n== {label}: {SESSIONS} sessions per store, value {value_size} bytes (narvik), \
+         {tower_size} bytes (tower-sessions), prefix {}",
+        store.key_prefix()
     );
 
-    // 2. redis-benchmark on the same server, same value size.
-    let output = Command::new("redis-benchmark")
-        .args([
-            "-h", &host, "-p", &port, "-t", "get", "-c", "64", "-n", "300000",
-        ])
-        .args(["-d", &value_size.to_string(), "-q"])
-        .output();
-    let bench_ops = match output {
-        Ok(out) => {
-            let text = String::from_utf8_lossy(&out.stdout).replace('\r', "\n");
-            let line = text
-                .lines()
-                .rev()
-                .find(|l| l.starts_with("GET"))
-                .unwrap_or("")
-                .to_owned();
-            println!(
-                "redis-benchmark -t get -c 64 -d {value_size}: {}",
-                line.trim()
-            );
-            line.split_whitespace()
-                .nth(1)
-                .and_then(|n| n.parse::<f64>().ok())
-        }
-        Err(e) => {
-            println!("redis-benchmark did not run: {e}");
-            None
-        }
+    // 1. 64 concurrent tasks, narvik then tower-sessions.
+    let validate = |run_for| {
+        let (narvik, tokens) = (Arc::clone(&narvik), Arc::clone(&tokens));
+        concurrent(run_for, move |i| {
+            let (narvik, tokens) = (Arc::clone(&narvik), Arc::clone(&tokens));
+            async move {
+                let token = &tokens[i % tokens.len()];
+                match narvik.validate_session(token.as_str()).await? {
+                    Some(_) => Ok(()),
+                    None => Err("a seeded narvik session did not validate".into()),
+                }
+            }
+        })
     };
-    if let Some(bench_ops) = bench_ops {
+    validate(WARM_UP).await?;
+    let narvik_figures = validate(RUN_FOR).await?;
+    narvik_figures.print(&format!("narvik validate, {TASKS} tasks"));
+    let tower_figures = tower.measure().await?;
+    tower_figures.print(&format!(
+        "tower-sessions load, {TASKS} tasks, 1 fred client"
+    ));
+    println!(
+        "ratio narvik / tower-sessions (1 client): {:.2} (target >= 1.0)",
+        narvik_figures.ops_per_sec / tower_figures.ops_per_sec
+    );
+    if let Target::Single(url) = target {
+        let pool = Pool::new(Config::from_url(url)?, None, None, None, FRED_POOL)?;
+        pool.init().await?;
+        let pooled = Arc::new(Tower {
+            store: TowerRedisStore::new(pool.clone()),
+            ids: Arc::clone(&tower.ids),
+        });
+        let figures = pooled.measure().await;
+        pool.quit().await?;
+        let figures = figures?;
+        figures.print(&format!(
+            "tower-sessions load, {TASKS} tasks, fred pool of {FRED_POOL}"
+        ));
         println!(
-            "ratio narvik / redis-benchmark: {:.2} (target >= 0.95)",
-            narvik_ops / bench_ops
+            "ratio narvik / tower-sessions (pool of {FRED_POOL}): {:.2}",
+            narvik_figures.ops_per_sec / figures.ops_per_sec
         );
     }
 
-    // 3. One at a time: validate beside a raw GET of the same key.
+    // 2. redis-benchmark on the same deployment, same value size.
+    let size = value_size.to_string();
+    let benchmark = match target {
+        Target::Single(url) => {
+            let (host, port) = host_port(url)?;
+            let common = [
+                "-h",
+                &host,
+                "-p",
+                &port.to_string(),
+                "-c",
+                "64",
+                "-n",
+                "300000",
+                "-q",
+            ]
+            .map(str::to_owned);
+            let get = redis_benchmark(
+                &format!("redis-benchmark -t get -c 64 -d {size}"),
+                &[&common[..], &["-t", "get", "-d", &size].map(str::to_owned)].concat(),
+            );
+            // redis-benchmark's own key is absent, so its GETs above read
+            // nil; this one reads narvik's value, and writes nothing.
+            let session = redis_benchmark(
+                "redis-benchmark -c 64 GET <narvik session key>",
+                &[&common[..], &["GET".to_owned(), sample_key.clone()]].concat(),
+            );
+            [get, session]
+        }
+        Target::Cluster(nodes) => {
+            let (host, port) = host_port(&nodes[0])?;
+            let args = [
+                "--cluster",
+                "-h",
+                &host,
+                "-p",
+                &port.to_string(),
+                "-c",
+                "64",
+                "-n",
+                "300000",
+                "-q",
+                "-t",
+                "get",
+                "-d",
+                &size,
+            ]
+            .map(str::to_owned);
+            let get = redis_benchmark(
+                &format!("redis-benchmark --cluster -t get -c 64 -d {size}"),
+                &args,
+            );
+            [get, None]
+        }
+    };
+    for (name, ops) in [
+        "redis-benchmark -t get",
+        "redis-benchmark GET <session key>",
+    ]
+    .iter()
+    .zip(benchmark)
+    {
+        if let Some(ops) = ops {
+            println!(
+                "ratio narvik / {name}: {:.2} (target >= 0.95)",
+                narvik_figures.ops_per_sec / ops
+            );
+        }
+    }
+
+    // 3. One at a time, interleaved: narvik's validate, tower-sessions'
+    // load, and a raw GET of the key narvik reads.
     let mut validate = Vec::with_capacity(ONE_AT_A_TIME);
+    let mut load = Vec::with_capacity(ONE_AT_A_TIME);
     let mut get = Vec::with_capacity(ONE_AT_A_TIME);
     for i in 0..ONE_AT_A_TIME {
         let token = &tokens[i % tokens.len()];
         let t0 = Instant::now();
         let valid = narvik.validate_session(token.as_str()).await?;
         validate.push(t0.elapsed());
-        assert!(valid.is_some());
+        if valid.is_none() {
+            return Err("a seeded narvik session did not validate".into());
+        }
+
+        let t0 = Instant::now();
+        tower.load(i).await?;
+        load.push(t0.elapsed());
+
         let key = store.session_key(&token.session_id());
         let t0 = Instant::now();
-        let _: Option<Vec<u8>> = redis::cmd("GET")
-            .arg(&key)
-            .query_async(&mut raw)
-            .await
-            .map_err(|e| Error::store("get", e))?;
+        let _: Option<Vec<u8>> = raw.query(redis::cmd("GET").arg(&key)).await;
         get.push(t0.elapsed());
     }
-    validate.sort();
-    get.sort();
-    let (v50, v99, g50, g99) = (
-        percentile(&validate, 0.5),
-        percentile(&validate, 0.99),
-        percentile(&get, 0.5),
-        percentile(&get, 0.99),
-    );
+    let validate = Figures::new(validate, Duration::ZERO);
+    let load = Figures::new(load, Duration::ZERO);
+    let get = Figures::new(get, Duration::ZERO);
+    for (name, f) in [
+        ("narvik validate", &validate),
+        ("tower-sessions load", &load),
+        ("raw GET (redis-rs)", &get),
+    ] {
+        println!(
+            "one at a time: {name:<37} p50 {:>6.1} us   p99 {:>7.1} us",
+            us(f.p50),
+            us(f.p99)
+        );
+    }
     println!(
-        "one at a time: validate p50 {:.1} us p99 {:.1} us; raw GET p50 {:.1} us p99 {:.1} us; p50 ratio {:.2} (target <= 1.3)",
-        us(v50),
-        us(v99),
-        us(g50),
-        us(g99),
-        us(v50) / us(g50)
+        "one at a time p50 ratios: narvik / GET {:.2} (target <= 1.3), \
+         tower-sessions / GET {:.2}, narvik / tower-sessions {:.2}",
+        us(validate.p50) / us(get.p50),
+        us(load.p50) / us(get.p50),
+        us(validate.p50) / us(load.p50),
     );
-
-    let deleted = store.clear().await?;
-    println!("cleaned up {deleted} keys");
     Ok(())
+}
+
+#[tokio::main(flavor = "multi_thread")]
+async fn main() -> Result<(), BoxError> {
+    let url = std::env::var("NARVIK_BENCH_REDIS_URL")
+        .unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned());
+    let (host, _) = host_port(&url)?;
+    if !matches!(host.as_str(), "127.0.0.1" | "localhost") {
+        return Err(format!("loopback servers only: {url}").into());
+    }
+    bench(&Target::Single(url.clone()), &format!("one server, {url}")).await?;
+
+    if std::env::var("NARVIK_BENCH_CLUSTER").is_ok_and(|v| v == "0") {
+        return Ok(());
+    }
+    // Starting and stopping the servers blocks (process spawns, waits):
+    // off the runtime's workers.
+    let cluster = tokio::task::spawn_blocking(support::Cluster::start).await?;
+    let target = Target::Cluster(cluster.urls());
+    let result = bench(&target, "3-master cluster").await;
+    // Dropping the handle kills the servers and removes their directories;
+    // an early return or a panic above drops it too.
+    tokio::task::spawn_blocking(move || drop(cluster)).await?;
+    result
 }
