@@ -40,15 +40,23 @@
 //!
 //! | key | type | holds | expires |
 //! |---|---|---|---|
-//! | `<prefix>:s:<session id>` | string | JSON `{"user_id", "created_at", "data"}` | at the session's `expires_at` (`PXAT`/`PEXPIREAT`) |
+//! | `<prefix>:s:<session id>` | string | `<expires_at> <JSON>`: the session's `expires_at` as 15 zero-padded digits (ms since the epoch), a space, then JSON `{"user_id", "created_at", "data"}` | at the same `expires_at` (`PXAT`/`PEXPIREAT`) |
 //! | `<prefix>:u:<hex SHA-256 of user id>` | sorted set | member: session id, score: its expiry (ms) | at its latest member's score |
 //!
+//! For example `001767225600000 {"user_id":"user-42","created_at":...,"data":null}`
+//! for a session expiring at 2026-01-01T00:00:00Z.
+//!
 //! A session is fetched by id alone, so its key is derived from the id
-//! alone; validation is one round trip (`GET` and `PEXPIRETIME` of that
-//! key, pipelined). The expiry is not in the value: it *is* the key's
-//! expiry, read back with `PEXPIRETIME`, so Redis deletes an expired
-//! session by itself and an extension is one `PEXPIREAT`, which cannot
-//! re-create a key deleted meanwhile.
+//! alone; validation is one command, a `GET` of that key. The expiry is
+//! stored twice, always equal: in the value's head, which that `GET`
+//! reads, and as the key's own expiry, so Redis deletes an expired session
+//! by itself. Both are set together: by the `SET` that saves the session,
+//! and by each extension's one-key script, which rewrites the head with
+//! `SETRANGE` (fixed width, so the JSON is neither decoded nor rewritten)
+//! and `PEXPIREAT`s the key, atomically, and does nothing if the key is
+//! gone, so it cannot re-create a session deleted meanwhile. Every expiry
+//! written is clamped to 1 ms ..= [`MAX_EXPIRY`] (the latest with 15
+//! digits).
 //!
 //! User ids are arbitrary strings (unicode, kilobytes), so the index key
 //! holds their SHA-256; the user id itself is in each session's value.
@@ -72,9 +80,10 @@
 //!   and the call fails with [`Error::DuplicateSessionId`](narvik_core::Error::DuplicateSessionId).
 //! - **update expiry**: read the owner from the value; raise the index
 //!   score with `ZADD XX GT` (`XX`: an entry removed by a concurrent delete
-//!   is not re-added); *then* `PEXPIREAT` the key (does nothing if it is
-//!   gone). A score only ever rises, so concurrent extensions cannot leave
-//!   it below the key's expiry.
+//!   is not re-added); *then* one script on the key rewrites the value's
+//!   expiry and `PEXPIREAT`s it (does nothing if it is gone). A score only
+//!   ever rises, so concurrent extensions cannot leave it below the key's
+//!   expiry.
 //! - **delete**: `GETDEL` the key (its value names the owner), *then*
 //!   remove the id from the index.
 //! - **delete for user / delete others**: read the index, `DEL` each key,
@@ -88,7 +97,7 @@
 //!   is gone are skipped.
 //! - **purge** ([`PurgeableStore::delete_all_expired_sessions`](narvik_core::store::PurgeableStore::delete_all_expired_sessions)):
 //!   `SCAN` every master for session keys; one script per key deletes it if
-//!   its expiry is `<= now` (also keys Redis has not expired yet, when
+//!   its expiry (`PEXPIRETIME`, equal to the value's) is `<= now` (also keys Redis has not expired yet, when
 //!   `now` is ahead of the server) and returns the value, so the id leaves
 //!   its user's index and concurrent purges count each session once. Then
 //!   every index is trimmed of entries that expired by the server's clock:
@@ -117,9 +126,10 @@
 //! Session data is JSON (`serde_json`): self-describing, so `D` can gain
 //! fields (`#[serde(default)]`) without invalidating stored sessions;
 //! readable with `redis-cli`; and readable from other languages (a
-//! TypeScript Narvik service can share the sessions). A value that does
-//! not decode is [`Error::Data`](narvik_core::Error::Data) naming the
-//! session id.
+//! TypeScript Narvik service can share the sessions, reading the JSON after
+//! the 16-byte expiry head). A value that does not decode (a missing or
+//! malformed head, or JSON that is not a session of `D`) is
+//! [`Error::Data`](narvik_core::Error::Data) naming the session id.
 
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]

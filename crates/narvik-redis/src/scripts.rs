@@ -59,10 +59,40 @@ pub(crate) static INDEX_REMOVE: LazyLock<Script> = LazyLock::new(|| {
     ))
 });
 
+/// KEYS[1] = session key, ARGV[1] = its new expiry (ms), ARGV[2] = the
+/// same expiry as the value's head (15 digits and a space). Rewrites the
+/// head and moves the key's expiry together, so the two never disagree.
+/// Returns 1 if extended, 0 if the key is gone (nothing is re-created:
+/// `SETRANGE` alone would create a missing key), -1 if the value has no
+/// head (not written by this store; left untouched).
+///
+/// `SETRANGE` keeps the key's expiry (it alters the value in place rather
+/// than replacing it) and rewrites only the head, whatever the size of the
+/// data. It runs before `PEXPIREAT` because an expiry in the past deletes
+/// the key at once, and a `SETRANGE` after that would bring it back.
+pub(crate) static EXTEND_SESSION: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+if redis.call('EXISTS', KEYS[1]) == 0 then
+  return 0
+end
+local head = redis.call('GETRANGE', KEYS[1], 0, 15)
+if not string.find(head, '^%d%d%d%d%d%d%d%d%d%d%d%d%d%d%d $') then
+  return -1
+end
+redis.call('SETRANGE', KEYS[1], 0, ARGV[2])
+redis.call('PEXPIREAT', KEYS[1], ARGV[1])
+return 1
+",
+    )
+});
+
 /// KEYS[1] = session key, ARGV[1] = the purge's now (ms). Deletes the
 /// session if its expiry is `<=` now and returns its value (so the caller
 /// can find the user's index), else nil. Atomic, so concurrent purges
-/// delete, and count, each session once.
+/// delete, and count, each session once. It reads the key's expiry rather
+/// than the value's head: the two are equal (written together at save and
+/// at each extension), and a key with no expiry is not this store's.
 pub(crate) static PURGE_SESSION: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::connection::{Connection, ScanTarget};
 use crate::keys::{Keys, MAX_PREFIX_LEN};
-use crate::scripts::{INDEX_ADD, INDEX_RAISE, INDEX_REMOVE, PURGE_SESSION};
+use crate::scripts::{EXTEND_SESSION, INDEX_ADD, INDEX_RAISE, INDEX_REMOVE, PURGE_SESSION};
 
 /// The key prefix used unless [`RedisStoreBuilder::key_prefix`] sets one.
 pub const DEFAULT_KEY_PREFIX: &str = "narvik";
@@ -203,10 +203,11 @@ fn timed_out(after: Duration) -> std::io::Error {
     )
 }
 
-/// What a session key holds: everything but the id (the key) and the
-/// expiry (the key's own expiry, read back with `PEXPIRETIME`). Keeping the
-/// expiry out of the value makes an extension a single `PEXPIREAT`, which
-/// cannot re-create a deleted key.
+/// The JSON part of a session value: everything but the id (the key) and
+/// the expiry (the value's fixed-width head; see [`HEAD_LEN`]). Keeping the
+/// expiry out of the JSON lets an extension rewrite it with one
+/// `SETRANGE` of fixed size, without decoding (or re-encoding, which could
+/// alter) the data.
 #[derive(Serialize)]
 struct StoredRef<'a, D> {
     user_id: &'a str,
@@ -225,6 +226,54 @@ struct Stored<D> {
 #[derive(Deserialize)]
 struct Owner {
     user_id: String,
+}
+
+/// Digits of the expiry at the head of a session value: ms since the
+/// epoch, zero-padded. [`MAX_EXPIRY`] has 15, and every expiry written is
+/// clamped to it, so every head has the same width.
+const EXPIRY_DIGITS: usize = 15;
+
+/// The head of a session value: [`EXPIRY_DIGITS`] digits and a space, then
+/// the JSON. The extension script matches and rewrites exactly these bytes.
+const HEAD_LEN: usize = EXPIRY_DIGITS + 1;
+
+/// Why a session value does not decode, when its head is not right.
+const BAD_HEAD: &str = "a session value must start with its expiry (15 digits, ms since the \
+                        epoch) and a space; this one was not written by narvik-redis";
+
+/// The head for expiry `at` (already [`expiry_millis`]-clamped, so it
+/// has at most 15 digits).
+fn head(at: i64) -> String {
+    format!("{at:0EXPIRY_DIGITS$} ")
+}
+
+/// A session value: the expiry's head, then the JSON.
+fn encode_value(at: i64, json: &[u8]) -> Vec<u8> {
+    let mut value = Vec::with_capacity(HEAD_LEN + json.len());
+    value.extend_from_slice(head(at).as_bytes());
+    value.extend_from_slice(json);
+    value
+}
+
+/// Splits a session value into its expiry and its JSON.
+fn decode_value(value: &[u8]) -> Result<(Timestamp, &[u8]), &'static str> {
+    let (head, json) = value.split_at_checked(HEAD_LEN).ok_or(BAD_HEAD)?;
+    let (digits, space) = head.split_at(EXPIRY_DIGITS);
+    if space != b" " || !digits.iter().all(u8::is_ascii_digit) {
+        return Err(BAD_HEAD);
+    }
+    // 15 decimal digits stay far below i64::MAX: no overflow.
+    let ms = digits
+        .iter()
+        .fold(0_i64, |ms, d| ms * 10 + i64::from(d - b'0'));
+    Ok((Timestamp::from_unix_millis(ms), json))
+}
+
+/// The owner of a session value, to find its index without decoding `D`.
+fn decode_owner(id: &SessionId, value: &[u8]) -> Result<String, Error> {
+    let (_, json) = decode_value(value).map_err(|e| Error::data(*id, e))?;
+    let owner: Owner = serde_json::from_slice(json).map_err(|e| Error::data(*id, e))?;
+    Ok(owner.user_id)
 }
 
 fn store_error(context: &'static str) -> impl Fn(RedisError) -> Error {
@@ -428,9 +477,9 @@ impl<D> RedisStore<D> {
                 let Some(value) = value else {
                     return Ok::<u64, Error>(0);
                 };
-                match serde_json::from_slice::<Owner>(&value) {
+                match decode_owner(&id, &value) {
                     Ok(owner) => {
-                        let user_key = self.keys.user(&owner.user_id);
+                        let user_key = self.keys.user(&owner);
                         self.unindex(&mut conn, &user_key, &[hex(&id)], CONTEXT)
                             .await?;
                     }
@@ -486,42 +535,25 @@ impl<D> RedisStore<D>
 where
     D: DeserializeOwned,
 {
-    /// `GET` and `PEXPIRETIME` of one key, pipelined: one round trip.
-    ///
-    /// Not atomic, and need not be: a value never changes after the save,
-    /// so a read racing an extension sees the one value with the old or the
-    /// new expiry, and one racing a delete sees `-2` (gone) or nothing.
+    /// One `GET`: the value carries the expiry in its head, equal to the
+    /// key's own expiry (both are written together, at save and by each
+    /// extension's script), so no second command is needed.
     async fn fetch(
         &self,
         conn: &mut Connection,
         id: &SessionId,
     ) -> Result<Option<Session<D>>, Error> {
         const CONTEXT: &str = "fetch session";
-        let key = self.keys.session(id);
-        let (value, expires_at): (Option<Vec<u8>>, i64) = redis::pipe()
-            .cmd("GET")
-            .arg(&key)
-            .cmd("PEXPIRETIME")
-            .arg(&key)
+        let value: Option<Vec<u8>> = redis::cmd("GET")
+            .arg(self.keys.session(id))
             .query_async(conn)
             .await
             .map_err(store_error(CONTEXT))?;
         let Some(value) = value else {
             return Ok(None);
         };
-        let expires_at = match expires_at {
-            // Deleted between the GET and the PEXPIRETIME.
-            -2 => return Ok(None),
-            // Not a key this store wrote: every session key has an expiry.
-            at if at < 0 => {
-                return Err(Error::store(
-                    CONTEXT,
-                    format!("session key {key} has no expiry; it was not written by narvik-redis"),
-                ));
-            }
-            at => Timestamp::from_unix_millis(at),
-        };
-        let stored: Stored<D> = serde_json::from_slice(&value).map_err(|e| Error::data(*id, e))?;
+        let (expires_at, json) = decode_value(&value).map_err(|e| Error::data(*id, e))?;
+        let stored: Stored<D> = serde_json::from_slice(json).map_err(|e| Error::data(*id, e))?;
         Ok(Some(Session {
             id: *id,
             user_id: stored.user_id,
@@ -545,7 +577,7 @@ where
     /// session without an index entry.
     async fn save_session(&self, session: &Session<D>) -> Result<(), Error> {
         const CONTEXT: &str = "save session";
-        let value = serde_json::to_vec(&StoredRef {
+        let json = serde_json::to_vec(&StoredRef {
             user_id: &session.user_id,
             created_at: session.created_at,
             data: &session.data,
@@ -554,6 +586,8 @@ where
         let id = hex(&session.id);
         let user_key = self.keys.user(&session.user_id);
         let at = expiry_millis(session.expires_at);
+        // The same `at` in the head and in `PXAT`: the two start equal.
+        let value = encode_value(at, &json);
         let mut conn = self.conn.clone();
         let added: i64 = INDEX_ADD
             .key(&user_key)
@@ -585,9 +619,10 @@ where
     }
 
     /// Reads the owner, raises the index entry's score (only if the entry
-    /// is still there), then `PEXPIREAT` on the session key, which does
-    /// nothing to a key that is gone: a session deleted meanwhile stays
-    /// deleted, and its index entry is not brought back.
+    /// is still there), then one script on the session key rewrites the
+    /// value's expiry and `PEXPIREAT`s the key together, doing nothing to a
+    /// key that is gone: a session deleted meanwhile stays deleted, and its
+    /// index entry is not brought back.
     async fn update_session_expiry(
         &self,
         id: &SessionId,
@@ -605,20 +640,26 @@ where
         let Some(value) = value else {
             return Ok(());
         };
-        let owner: Owner = serde_json::from_slice(&value).map_err(|e| Error::data(*id, e))?;
+        let owner = decode_owner(id, &value)?;
         INDEX_RAISE
-            .key(self.keys.user(&owner.user_id))
+            .key(self.keys.user(&owner))
             .arg(hex(id))
             .arg(at)
             .invoke_async::<i64>(&mut conn)
             .await
             .map_err(store_error(CONTEXT))?;
-        redis::cmd("PEXPIREAT")
-            .arg(&key)
+        let extended: i64 = EXTEND_SESSION
+            .key(&key)
             .arg(at)
-            .query_async::<i64>(&mut conn)
+            .arg(head(at))
+            .invoke_async(&mut conn)
             .await
             .map_err(store_error(CONTEXT))?;
+        if extended < 0 {
+            // The value lost its head after the `GET` above decoded it:
+            // something other than this store rewrote the key.
+            return Err(Error::data(*id, BAD_HEAD));
+        }
         Ok(())
     }
 
@@ -635,9 +676,9 @@ where
         let Some(value) = value else {
             return Ok(());
         };
-        match serde_json::from_slice::<Owner>(&value) {
+        match decode_owner(id, &value) {
             Ok(owner) => {
-                let user_key = self.keys.user(&owner.user_id);
+                let user_key = self.keys.user(&owner);
                 self.unindex(&mut conn, &user_key, &[hex(id)], CONTEXT)
                     .await
             }
@@ -727,5 +768,43 @@ where
         }
         self.trim_indexes(&mut conn, &targets).await?;
         Ok(deleted)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn value_head_is_fixed_width_and_round_trips() {
+        for at in [1, 1_700_000_000_123, MAX_EXPIRY.as_unix_millis()] {
+            let value = encode_value(at, br#"{"user_id":"u"}"#);
+            assert_eq!(head(at).len(), HEAD_LEN, "head of {at}");
+            let (expires_at, json) = decode_value(&value).expect("decodes");
+            assert_eq!(expires_at.as_unix_millis(), at);
+            assert_eq!(json, br#"{"user_id":"u"}"#);
+        }
+        assert_eq!(head(1_700_000_000_123), "001700000000123 ");
+        // The clamp keeps every expiry written within the head's width.
+        assert_eq!(
+            expiry_millis(Timestamp::from_unix_millis(i64::MAX)),
+            MAX_EXPIRY.as_unix_millis()
+        );
+        assert_eq!(expiry_millis(Timestamp::from_unix_millis(i64::MIN)), 1);
+    }
+
+    #[test]
+    fn values_without_a_head_do_not_decode() {
+        for bad in [
+            &b""[..],
+            b"{not json",
+            b"001700000000123",
+            b"001700000000123{}",
+            b"00170000000012x {}",
+            b"-01700000000123 {}",
+            br#"{"user_id":"u","created_at":1,"data":null}"#,
+        ] {
+            assert_eq!(decode_value(bad).err(), Some(BAD_HEAD), "{bad:?}");
+        }
     }
 }

@@ -58,6 +58,15 @@ async fn session_key_expires_at_expires_at_and_index_follows(target: Target) {
         s.expires_at.as_unix_millis(),
         "PEXPIREAT is the session's expires_at"
     );
+    let fetched = store
+        .fetch_session(&s.id)
+        .await
+        .expect("fetch")
+        .expect("saved session exists");
+    assert_eq!(
+        fetched.expires_at, s.expires_at,
+        "value and key expiry differ"
+    );
     let index_at: i64 = raw.query(&pexpiretime(&ukey)).await;
     assert_eq!(
         index_at,
@@ -73,6 +82,15 @@ async fn session_key_expires_at_expires_at_and_index_follows(target: Target) {
         .expect("update");
     let at: i64 = raw.query(&pexpiretime(&skey)).await;
     assert_eq!(at, extended.as_unix_millis());
+    // The value's copy of the expiry (what a fetch reads) moved with it.
+    let fetched = store
+        .fetch_session(&s.id)
+        .await
+        .expect("fetch")
+        .expect("extended session exists");
+    assert_eq!(fetched.expires_at, extended, "value and key expiry differ");
+    let ttl_left: i64 = raw.query(redis::cmd("PTTL").arg(&skey)).await;
+    assert!(ttl_left > 0, "the extension dropped the key's expiry");
     let score: f64 = raw
         .query(redis::cmd("ZSCORE").arg(&ukey).arg(s.id.to_string()))
         .await;
@@ -100,29 +118,33 @@ async fn session_key_expires_at_expires_at_and_index_follows(target: Target) {
 async fn undecodable_value_is_a_data_error_naming_the_session(target: Target) {
     let store = TestStore::new(target.clone(), "bad").await;
     let mut raw = Raw::connect(&target).await;
-    let id = Token::generate().expect("os rng").session_id();
     let at = (Timestamp::now() + HOUR).as_unix_millis();
-    let _: () = raw
-        .query(
-            redis::cmd("SET")
-                .arg(store.inner().session_key(&id))
-                .arg("{not json")
-                .arg("PXAT")
-                .arg(at),
-        )
-        .await;
-    match store.fetch_session(&id).await {
-        Err(Error::Data { id: bad, .. }) => assert_eq!(bad, id),
-        other => panic!("an undecodable value must be Error::Data naming the id, got {other:?}"),
+    // No expiry head at all; and a well-formed head before JSON that is
+    // not a session.
+    for value in ["{not json".to_owned(), format!("{at:015} {{not json")] {
+        let id = Token::generate().expect("os rng").session_id();
+        let _: () = raw
+            .query(
+                redis::cmd("SET")
+                    .arg(store.inner().session_key(&id))
+                    .arg(&value)
+                    .arg("PXAT")
+                    .arg(at),
+            )
+            .await;
+        match store.fetch_session(&id).await {
+            Err(Error::Data { id: bad, .. }) => assert_eq!(bad, id),
+            other => panic!("{value:?} must be Error::Data naming the id, got {other:?}"),
+        }
+        let err = store
+            .fetch_session(&id)
+            .await
+            .expect_err("still undecodable");
+        assert!(
+            err.to_string().contains(&id.to_string()),
+            "message must name the id: {err}"
+        );
     }
-    let err = store
-        .fetch_session(&id)
-        .await
-        .expect_err("still undecodable");
-    assert!(
-        err.to_string().contains(&id.to_string()),
-        "message must name the id: {err}"
-    );
 }
 
 async fn purge_removes_stale_index_entries_and_counts_only_sessions(target: Target) {
