@@ -174,7 +174,7 @@ async fn sign_up_sign_in_revoke_from_a_second_browser() {
         .click()
         .await
         .expect("click");
-    assert_eq!(path(&first).await, "/signin");
+    lands_on(&first, "/signin").await;
     first.goto(&base).await.expect("open home");
     assert_eq!(
         path(&first).await,
@@ -182,7 +182,7 @@ async fn sign_up_sign_in_revoke_from_a_second_browser() {
         "signed out means no home page"
     );
     fill_and_submit(&first, "/signin", "ada", "correct horse battery").await;
-    assert_eq!(path(&first).await, "/");
+    lands_on(&first, "/").await;
     assert_eq!(welcome_text(&first).await, "Welcome, ada");
 
     // The cookie is there, HttpOnly, and scripts cannot read it.
