@@ -265,11 +265,10 @@ async fn signout(auth: Auth) -> Page {
 }
 
 async fn sessions(auth: Auth, session: Current) -> Page {
-    let list = auth
+    let mut list = auth
         .narvik()
         .fetch_sessions_for_user(&session.user_id)
         .await?;
-    let mut list = list;
     list.sort_by_key(|s| std::cmp::Reverse(s.created_at));
     let now = auth.narvik().now();
     Ok(

@@ -1,6 +1,6 @@
 //! An in-process store: sharded maps, lock-free extension, a per-user index.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, hash_map};
 use std::hash::{BuildHasher, BuildHasherDefault, Hasher, RandomState};
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
@@ -302,21 +302,18 @@ impl<D: Clone + Send + Sync + 'static> SessionStore for MemoryStore<D> {
             || Arc::from(session.user_id.as_str()),
             |(k, _)| Arc::clone(k),
         );
-        {
-            let mut sessions = write(self.session_shard(key));
-            if sessions.contains_key(&key) {
-                return Err(Error::DuplicateSessionId(session.id));
-            }
-            sessions.insert(
-                key,
-                Entry {
+        match write(self.session_shard(key)).entry(key) {
+            // Insert-only: an existing id is refused, never overwritten.
+            hash_map::Entry::Occupied(_) => return Err(Error::DuplicateSessionId(session.id)),
+            hash_map::Entry::Vacant(slot) => {
+                slot.insert(Entry {
                     tail,
                     user_id: Arc::clone(&user_id),
                     created_at: session.created_at.as_unix_millis(),
                     expires_at: AtomicI64::new(session.expires_at.as_unix_millis()),
                     data: session.data.clone(),
-                },
-            );
+                });
+            }
         }
         match users.get_mut(&user_id) {
             Some(keys) => keys.push(key),
