@@ -254,7 +254,8 @@ async fn postgres(s: &Settings) -> Result<(), BoxError> {
         "\n== PostgreSQL ({} connections, {} tasks)",
         s.connections, s.tasks
     );
-    let pool = PgPoolOptions::new()
+    // The pool `PostgresStore::connect` would build, sized for the run.
+    let pool = PostgresStore::<()>::pool_options()
         .max_connections(s.connections)
         .min_connections(s.connections)
         .connect(&s.pg_url)
@@ -273,6 +274,10 @@ async fn postgres(s: &Settings) -> Result<(), BoxError> {
         validate_load(s, &narvik, &tokens, Duration::from_secs(1)).await?;
         let narvik_figures = validate_load(s, &narvik, &tokens, s.duration).await?;
         narvik_figures.print("narvik validate_session");
+        let one_by_one = Arc::new(Narvik::new(store.clone().with_lookup_batch_size(1)));
+        validate_load(s, &one_by_one, &tokens, s.duration)
+            .await?
+            .print("narvik, one statement per lookup");
 
         let ids: Arc<Vec<String>> =
             Arc::new(tokens.iter().map(|t| t.session_id().to_string()).collect());
@@ -280,21 +285,18 @@ async fn postgres(s: &Settings) -> Result<(), BoxError> {
             "SELECT user_id, created_at, expires_at, data::text AS data FROM \"{table}\" WHERE id = $1::bpchar"
         )
         .into();
-        let (p, tasks) = (pool.clone(), s.tasks);
-        let raw = measure(s.tasks, s.duration, move |task, i| {
-            let (p, ids, sql) = (p.clone(), Arc::clone(&ids), Arc::clone(&sql));
-            async move {
-                let id = &ids[(task + i * tasks) % ids.len()];
-                sqlx::query(AssertSqlSafe(sql))
-                    .bind(id.as_str())
-                    .fetch_optional(&p)
-                    .await?
-                    .ok_or("missing row")?;
-                Ok(())
-            }
-        })
-        .await?;
+        let raw = raw_select(s, &pool, &ids, &sql).await?;
         raw.print("same SELECT through the same pool, no narvik");
+        // sqlx's default pool pings each connection before every use.
+        let pinging = PgPoolOptions::new()
+            .max_connections(s.connections)
+            .min_connections(s.connections)
+            .connect(&s.pg_url)
+            .await?;
+        raw_select(s, &pinging, &ids, &sql)
+            .await?
+            .print("same SELECT, sqlx's default pool (pings)");
+        pinging.close().await;
 
         if let Some(tps) = pgbench(s)? {
             println!(
@@ -374,12 +376,42 @@ async fn purge_under_load(
     Ok(())
 }
 
+/// The store's lookup, bare: `sql` for every id in turn through `pool`.
+async fn raw_select<DB>(
+    s: &Settings,
+    pool: &sqlx::Pool<DB>,
+    ids: &Arc<Vec<String>>,
+    sql: &Arc<str>,
+) -> Result<Figures, BoxError>
+where
+    DB: sqlx::Database,
+    for<'c> &'c mut DB::Connection: sqlx::Executor<'c, Database = DB>,
+    for<'q> String: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    for<'q> <DB as sqlx::Database>::Arguments: sqlx::IntoArguments<DB>,
+{
+    let (pool, ids, sql, tasks) = (pool.clone(), Arc::clone(ids), Arc::clone(sql), s.tasks);
+    measure(s.tasks, s.duration, move |task, i| {
+        let (pool, ids, sql) = (pool.clone(), Arc::clone(&ids), Arc::clone(&sql));
+        async move {
+            let id = ids[(task + i * tasks) % ids.len()].clone();
+            sqlx::query(AssertSqlSafe(sql))
+                .bind(id)
+                .fetch_optional(&pool)
+                .await?
+                .ok_or("missing row")?;
+            Ok(())
+        }
+    })
+    .await
+}
+
 async fn mysql(s: &Settings) -> Result<(), BoxError> {
     println!(
         "\n== MariaDB ({} connections, {} tasks)",
         s.connections, s.tasks
     );
-    let pool = MySqlPoolOptions::new()
+    // The pool `MySqlStore::connect` would build, sized for the run.
+    let pool = MySqlStore::<()>::pool_options()
         .max_connections(s.connections)
         .min_connections(s.connections)
         .connect(&s.mysql_url)
@@ -393,27 +425,28 @@ async fn mysql(s: &Settings) -> Result<(), BoxError> {
         validate_load(s, &narvik, &tokens, Duration::from_secs(1)).await?;
         let narvik_figures = validate_load(s, &narvik, &tokens, s.duration).await?;
         narvik_figures.print("narvik validate_session");
+        let one_by_one = Arc::new(Narvik::new(store.clone().with_lookup_batch_size(1)));
+        validate_load(s, &one_by_one, &tokens, s.duration)
+            .await?
+            .print("narvik, one statement per lookup");
 
         let ids: Arc<Vec<String>> =
             Arc::new(tokens.iter().map(|t| t.session_id().to_string()).collect());
         let sql: Arc<str> =
             format!("SELECT user_id, created_at, expires_at, data FROM `{table}` WHERE id = ?")
                 .into();
-        let (p, tasks) = (pool.clone(), s.tasks);
-        let raw = measure(s.tasks, s.duration, move |task, i| {
-            let (p, ids, sql) = (p.clone(), Arc::clone(&ids), Arc::clone(&sql));
-            async move {
-                let id = &ids[(task + i * tasks) % ids.len()];
-                sqlx::query(AssertSqlSafe(sql))
-                    .bind(id.as_str())
-                    .fetch_optional(&p)
-                    .await?
-                    .ok_or("missing row")?;
-                Ok(())
-            }
-        })
-        .await?;
+        let raw = raw_select(s, &pool, &ids, &sql).await?;
         raw.print("same SELECT through the same pool, no narvik");
+        // sqlx's default pool pings each connection before every use.
+        let pinging = MySqlPoolOptions::new()
+            .max_connections(s.connections)
+            .min_connections(s.connections)
+            .connect(&s.mysql_url)
+            .await?;
+        raw_select(s, &pinging, &ids, &sql)
+            .await?
+            .print("same SELECT, sqlx's default pool (pings)");
+        pinging.close().await;
         println!(
             "narvik / raw sqlx: {:.2}",
             narvik_figures.ops_per_sec() / raw.ops_per_sec()

@@ -36,10 +36,12 @@ use narvik_core::store::{PurgeableStore, SessionStore, UserSessionStore};
 use narvik_core::{Error, Session, SessionId, Timestamp};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use sqlx::mysql::{MySqlPool, MySqlPoolOptions, MySqlRow};
+use sqlx::mysql::{MySql, MySqlPool, MySqlPoolOptions, MySqlRow};
+use sqlx::pool::PoolConnection;
 use sqlx::types::time::OffsetDateTime;
 use sqlx::{AssertSqlSafe, Row, SqlSafeStr, SqlStr};
 
+use crate::coalesce::{Coalescer, DEFAULT_MAX_BATCH};
 use crate::columns::{
     decode_data, decode_id, encode_data, from_datetime, insert_error, to_datetime,
 };
@@ -68,6 +70,7 @@ pub struct MySqlStore<D = ()> {
     table: TableName,
     sql: Arc<Statements>,
     purge_batch_size: u32,
+    lookups: Arc<Coalescer<MySqlRow>>,
     _data: PhantomData<fn() -> D>,
 }
 
@@ -78,14 +81,15 @@ impl<D> Clone for MySqlStore<D> {
             table: self.table.clone(),
             sql: Arc::clone(&self.sql),
             purge_batch_size: self.purge_batch_size,
+            lookups: Arc::clone(&self.lookups),
             _data: PhantomData,
         }
     }
 }
 
 impl<D> MySqlStore<D> {
-    /// Connects a pool with sqlx's defaults to `url`
-    /// (`mysql://user:password@host/database`). Run
+    /// Connects a pool built from [`pool_options`](Self::pool_options) to
+    /// `url` (`mysql://user:password@host/database`). Run
     /// [`migrate`](Self::migrate) before first use.
     ///
     /// # Errors
@@ -93,14 +97,28 @@ impl<D> MySqlStore<D> {
     /// [`Error::Store`] if the server cannot be reached or refuses the
     /// connection.
     pub async fn connect(url: &str) -> Result<Self, Error> {
-        let pool = MySqlPoolOptions::new()
+        let pool = Self::pool_options()
             .connect(url)
             .await
             .map_err(|e| Error::store("connect to mysql", e))?;
         Ok(Self::new(pool))
     }
 
-    /// A store over a pool you built.
+    /// The pool options [`connect`](Self::connect) uses, to start your own
+    /// pool from: sqlx's defaults, except that a connection is not pinged
+    /// each time it is taken from the pool.
+    ///
+    /// sqlx's default pings before every use, which doubles the round trips
+    /// of a validate. Without it, a connection the server has dropped fails
+    /// the one statement that finds it dropped, with an
+    /// [`Error::Store`]; sqlx then discards it and the next call opens a
+    /// fresh one.
+    #[must_use]
+    pub fn pool_options() -> MySqlPoolOptions {
+        MySqlPoolOptions::new().test_before_acquire(false)
+    }
+
+    /// A store over a pool you built (see [`pool_options`](Self::pool_options)).
     #[must_use]
     pub fn new(pool: MySqlPool) -> Self {
         let table = TableName::default();
@@ -109,6 +127,7 @@ impl<D> MySqlStore<D> {
             sql: Arc::new(Statements::new(&table)),
             table,
             purge_batch_size: DEFAULT_PURGE_BATCH_SIZE,
+            lookups: Arc::new(Coalescer::new(DEFAULT_MAX_BATCH)),
             _data: PhantomData,
         }
     }
@@ -126,6 +145,22 @@ impl<D> MySqlStore<D> {
     #[must_use]
     pub fn with_purge_batch_size(mut self, size: u32) -> Self {
         self.purge_batch_size = size.max(1);
+        self
+    }
+
+    /// Looks up at most `size` sessions per statement when validates queue
+    /// for a connection (0 counts as 1). The default is 32; 1 turns
+    /// coalescing off.
+    ///
+    /// When all of the pool's connections are busy, lookups wait in a
+    /// queue, and the next one to get a connection serves the whole queue
+    /// (up to `size`) with one `SELECT ... WHERE id IN (...)`. With a
+    /// connection free, a lookup runs at once on its own, so this adds no
+    /// latency; under load it saves the per-statement cost that dominates a
+    /// primary-key lookup.
+    #[must_use]
+    pub fn with_lookup_batch_size(mut self, size: usize) -> Self {
+        self.lookups = Arc::new(Coalescer::new(size));
         self
     }
 
@@ -191,6 +226,10 @@ fn schema(table: &TableName) -> Vec<String> {
 struct Statements {
     insert: SqlStr,
     fetch: SqlStr,
+    /// `fetch_many[k]` looks up `2^(k+1)` ids: batches are padded to a
+    /// power of two, so each connection prepares a handful of statements
+    /// instead of one per batch size.
+    fetch_many: Vec<SqlStr>,
     update_expiry: SqlStr,
     delete: SqlStr,
     fetch_for_user: SqlStr,
@@ -210,6 +249,14 @@ impl Statements {
             fetch: sql(format!(
                 "SELECT user_id, created_at, expires_at, data FROM {t} WHERE id = ?"
             )),
+            fetch_many: (1..=MAX_BATCH_BITS)
+                .map(|bits| {
+                    let marks = vec!["?"; 1 << bits].join(", ");
+                    sql(format!(
+                        "SELECT id, user_id, created_at, expires_at, data FROM {t} WHERE id IN ({marks})"
+                    ))
+                })
+                .collect(),
             update_expiry: sql(format!("UPDATE {t} SET expires_at = ? WHERE id = ?")),
             delete: sql(format!("DELETE FROM {t} WHERE id = ?")),
             fetch_for_user: sql(format!(
@@ -244,6 +291,47 @@ fn session_from_row<D: DeserializeOwned>(
     })
 }
 
+/// Batches up to `2^MAX_BATCH_BITS` ids share a statement; a larger batch
+/// (a lookup batch size above that) runs as several.
+const MAX_BATCH_BITS: u32 = 6;
+
+/// Looks up a batch of sessions on one connection: the one-id statement
+/// for one, `IN (...)` for more.
+async fn fetch_rows(
+    sql: &Statements,
+    mut conn: PoolConnection<MySql>,
+    ids: Vec<SessionId>,
+) -> Result<Vec<(SessionId, MySqlRow)>, sqlx::Error> {
+    if let [id] = ids[..] {
+        let mut hex = [0u8; 64];
+        let row = sqlx::query(sql.fetch.clone())
+            .bind(id.encode_hex(&mut hex))
+            .fetch_optional(&mut *conn)
+            .await?;
+        return Ok(row.map(|row| (id, row)).into_iter().collect());
+    }
+    let mut found = Vec::with_capacity(ids.len());
+    for chunk in ids.chunks(1 << MAX_BATCH_BITS) {
+        // The smallest statement that fits, padded with the last id.
+        let bits = chunk.len().next_power_of_two().trailing_zeros().max(1);
+        let size = 1usize << bits;
+        let statement = &sql.fetch_many[(bits - 1) as usize];
+        let mut query = sqlx::query(statement.clone());
+        for i in 0..size {
+            let id = chunk[i.min(chunk.len() - 1)];
+            query = query.bind(id.to_string());
+        }
+        for row in query.fetch_all(&mut *conn).await? {
+            let id: &str = row.try_get("id")?;
+            // Only ids that were asked for come back, and those all parse.
+            if let Ok(id) = decode_id(id) {
+                found.push((id, row));
+            }
+        }
+    }
+    Ok(found)
+}
+
 impl<D> SessionStore for MySqlStore<D>
 where
     D: Serialize + DeserializeOwned + Send + Sync + 'static,
@@ -268,12 +356,25 @@ where
     }
 
     async fn fetch_session(&self, id: &SessionId) -> Result<Option<Session<D>>, Error> {
-        let mut hex = [0u8; 64];
-        let row = sqlx::query(self.sql.fetch.clone())
-            .bind(id.encode_hex(&mut hex))
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(|e| Error::store("fetch session", e))?;
+        let context = "fetch session";
+        let row = if self.lookups.max_batch() == 1 {
+            let mut hex = [0u8; 64];
+            sqlx::query(self.sql.fetch.clone())
+                .bind(id.encode_hex(&mut hex))
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(|e| Error::store(context, e))?
+                .map(Arc::new)
+        } else {
+            self.lookups
+                .fetch(
+                    *id,
+                    context,
+                    || self.pool.acquire(),
+                    |conn, ids| fetch_rows(&self.sql, conn, ids),
+                )
+                .await?
+        };
         row.map(|row| {
             let user_id = row
                 .try_get("user_id")

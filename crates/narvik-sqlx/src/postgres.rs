@@ -28,10 +28,12 @@ use narvik_core::store::{PurgeableStore, SessionStore, UserSessionStore};
 use narvik_core::{Error, Session, SessionId, Timestamp};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use sqlx::postgres::{PgPool, PgPoolOptions, PgRow};
+use sqlx::pool::PoolConnection;
+use sqlx::postgres::{PgPool, PgPoolOptions, PgRow, Postgres};
 use sqlx::types::time::OffsetDateTime;
 use sqlx::{AssertSqlSafe, Row, SqlSafeStr, SqlStr};
 
+use crate::coalesce::{Coalescer, DEFAULT_MAX_BATCH};
 use crate::columns::{
     decode_data, decode_id, encode_data, from_datetime, insert_error, to_datetime,
 };
@@ -60,6 +62,7 @@ pub struct PostgresStore<D = ()> {
     table: TableName,
     sql: Arc<Statements>,
     purge_batch_size: u32,
+    lookups: Arc<Coalescer<PgRow>>,
     _data: PhantomData<fn() -> D>,
 }
 
@@ -70,14 +73,15 @@ impl<D> Clone for PostgresStore<D> {
             table: self.table.clone(),
             sql: Arc::clone(&self.sql),
             purge_batch_size: self.purge_batch_size,
+            lookups: Arc::clone(&self.lookups),
             _data: PhantomData,
         }
     }
 }
 
 impl<D> PostgresStore<D> {
-    /// Connects a pool with sqlx's defaults to `url`
-    /// (`postgres://user:password@host/database`). Run
+    /// Connects a pool built from [`pool_options`](Self::pool_options) to
+    /// `url` (`postgres://user:password@host/database`). Run
     /// [`migrate`](Self::migrate) before first use.
     ///
     /// # Errors
@@ -85,14 +89,28 @@ impl<D> PostgresStore<D> {
     /// [`Error::Store`] if the server cannot be reached or refuses the
     /// connection.
     pub async fn connect(url: &str) -> Result<Self, Error> {
-        let pool = PgPoolOptions::new()
+        let pool = Self::pool_options()
             .connect(url)
             .await
             .map_err(|e| Error::store("connect to postgresql", e))?;
         Ok(Self::new(pool))
     }
 
-    /// A store over a pool you built.
+    /// The pool options [`connect`](Self::connect) uses, to start your own
+    /// pool from: sqlx's defaults, except that a connection is not pinged
+    /// each time it is taken from the pool.
+    ///
+    /// sqlx's default pings before every use, which doubles the round trips
+    /// of a validate. Without it, a connection the server has dropped fails
+    /// the one statement that finds it dropped, with an
+    /// [`Error::Store`]; sqlx then discards it and the next call opens a
+    /// fresh one.
+    #[must_use]
+    pub fn pool_options() -> PgPoolOptions {
+        PgPoolOptions::new().test_before_acquire(false)
+    }
+
+    /// A store over a pool you built (see [`pool_options`](Self::pool_options)).
     #[must_use]
     pub fn new(pool: PgPool) -> Self {
         let table = TableName::default();
@@ -101,6 +119,7 @@ impl<D> PostgresStore<D> {
             sql: Arc::new(Statements::new(&table)),
             table,
             purge_batch_size: DEFAULT_PURGE_BATCH_SIZE,
+            lookups: Arc::new(Coalescer::new(DEFAULT_MAX_BATCH)),
             _data: PhantomData,
         }
     }
@@ -118,6 +137,22 @@ impl<D> PostgresStore<D> {
     #[must_use]
     pub fn with_purge_batch_size(mut self, size: u32) -> Self {
         self.purge_batch_size = size.max(1);
+        self
+    }
+
+    /// Looks up at most `size` sessions per statement when validates queue
+    /// for a connection (0 counts as 1). The default is 32; 1 turns
+    /// coalescing off.
+    ///
+    /// When all of the pool's connections are busy, lookups wait in a
+    /// queue, and the next one to get a connection serves the whole queue
+    /// (up to `size`) with one `SELECT ... WHERE id = ANY($1)`. With a
+    /// connection free, a lookup runs at once on its own, so this adds no
+    /// latency; under load it saves the per-statement cost that dominates a
+    /// primary-key lookup.
+    #[must_use]
+    pub fn with_lookup_batch_size(mut self, size: usize) -> Self {
+        self.lookups = Arc::new(Coalescer::new(size));
         self
     }
 
@@ -201,6 +236,7 @@ fn schema(table: &TableName) -> Vec<String> {
 struct Statements {
     insert: SqlStr,
     fetch: SqlStr,
+    fetch_many: SqlStr,
     update_expiry: SqlStr,
     delete: SqlStr,
     fetch_for_user: SqlStr,
@@ -220,6 +256,10 @@ impl Statements {
             )),
             fetch: sql(format!(
                 "SELECT user_id, created_at, expires_at, data::text AS data FROM {t} WHERE id = $1::bpchar"
+            )),
+            fetch_many: sql(format!(
+                "SELECT id::text AS id, user_id, created_at, expires_at, data::text AS data \
+                 FROM {t} WHERE id = ANY($1::bpchar[])"
             )),
             update_expiry: sql(format!(
                 "UPDATE {t} SET expires_at = $2 WHERE id = $1::bpchar"
@@ -265,6 +305,37 @@ fn session_from_row<D: DeserializeOwned>(
     })
 }
 
+/// Looks up a batch of sessions on one connection: the one-id statement
+/// for one, `= ANY($1)` for more.
+async fn fetch_rows(
+    sql: &Statements,
+    mut conn: PoolConnection<Postgres>,
+    ids: Vec<SessionId>,
+) -> Result<Vec<(SessionId, PgRow)>, sqlx::Error> {
+    if let [id] = ids[..] {
+        let mut hex = [0u8; 64];
+        let row = sqlx::query(sql.fetch.clone())
+            .bind(id.encode_hex(&mut hex))
+            .fetch_optional(&mut *conn)
+            .await?;
+        return Ok(row.map(|row| (id, row)).into_iter().collect());
+    }
+    let hex: Vec<String> = ids.iter().map(ToString::to_string).collect();
+    let rows = sqlx::query(sql.fetch_many.clone())
+        .bind(hex)
+        .fetch_all(&mut *conn)
+        .await?;
+    let mut found = Vec::with_capacity(rows.len());
+    for row in rows {
+        let id: &str = row.try_get("id")?;
+        // Only ids that were asked for come back, and those all parse.
+        if let Ok(id) = decode_id(id) {
+            found.push((id, row));
+        }
+    }
+    Ok(found)
+}
+
 impl<D> SessionStore for PostgresStore<D>
 where
     D: Serialize + DeserializeOwned + Send + Sync + 'static,
@@ -289,12 +360,25 @@ where
     }
 
     async fn fetch_session(&self, id: &SessionId) -> Result<Option<Session<D>>, Error> {
-        let mut hex = [0u8; 64];
-        let row = sqlx::query(self.sql.fetch.clone())
-            .bind(id.encode_hex(&mut hex))
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(|e| Error::store("fetch session", e))?;
+        let context = "fetch session";
+        let row = if self.lookups.max_batch() == 1 {
+            let mut hex = [0u8; 64];
+            sqlx::query(self.sql.fetch.clone())
+                .bind(id.encode_hex(&mut hex))
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(|e| Error::store(context, e))?
+                .map(Arc::new)
+        } else {
+            self.lookups
+                .fetch(
+                    *id,
+                    context,
+                    || self.pool.acquire(),
+                    |conn, ids| fetch_rows(&self.sql, conn, ids),
+                )
+                .await?
+        };
         row.map(|row| {
             let user_id = row
                 .try_get("user_id")

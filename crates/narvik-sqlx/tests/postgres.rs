@@ -180,6 +180,25 @@ async fn data_that_does_not_fit_the_type_is_a_data_error_naming_the_session() {
     }
 }
 
+/// Lookups queued for the only connection are served by one `= ANY($1)`
+/// statement, each getting its own answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queued_lookups_are_served_together_and_each_gets_its_own_answer() {
+    let pool = pool_with(
+        PgPoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(Duration::from_secs(10)),
+        connect_options(),
+    )
+    .await;
+    let store = store_on::<TestData>(pool).await;
+    let unit = PostgresStore::<()>::new(store.inner().pool().clone())
+        .with_table_name(store.inner().table_name().clone());
+    let pool = store.inner().pool().clone();
+    let hold = async move { pool.acquire().await.expect("the connection") };
+    support::queued_lookups_each_get_their_own_answer(store.inner().clone(), unit, hold).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_exhausted_pool_is_an_error_not_no_session() {
     let pool = pool_with(
