@@ -56,34 +56,69 @@ pub enum AuthMethod {
 /// }
 /// # let _: axum::routing::MethodRouter = axum::routing::get(home).post(landing);
 /// ```
-#[derive(Debug, Clone)]
-#[non_exhaustive]
+///
+/// Extracting it copies nothing: it shares the layer's per-request state,
+/// so `D` need not be `Clone` and large session data costs nothing per
+/// request.
 pub struct CurrentSession<D = ()> {
+    /// Always holds a validated session: only [`current`] makes one.
+    state: Arc<RequestState<D>>,
+}
+
+impl<D> CurrentSession<D> {
     /// The session, with its expiry already moved if validation extended
     /// it.
-    pub session: Session<D>,
+    pub fn session(&self) -> &Session<D> {
+        self
+    }
+
     /// How the request presented the token.
-    pub method: AuthMethod,
+    pub fn method(&self) -> AuthMethod {
+        // A validated session always came with a token, so a method.
+        self.state.method.unwrap_or(AuthMethod::Cookie)
+    }
+
     /// True if validation extended the session on this request (the layer
     /// re-sends the cookie).
-    pub extended: bool,
+    pub fn extended(&self) -> bool {
+        self.state.current.as_ref().is_some_and(|v| v.extended)
+    }
 }
 
 impl<D> Deref for CurrentSession<D> {
     type Target = Session<D>;
 
     fn deref(&self) -> &Session<D> {
-        &self.session
+        match &self.state.current {
+            Some(valid) => &valid.session,
+            // `current` below is the only constructor, and it checks.
+            None => unreachable!("a CurrentSession always holds a validated session"),
+        }
     }
 }
 
-fn current<D: Clone>(state: &RequestState<D>) -> Option<CurrentSession<D>> {
-    let valid = state.current.as_ref()?;
+impl<D> Clone for CurrentSession<D> {
+    fn clone(&self) -> Self {
+        Self {
+            state: Arc::clone(&self.state),
+        }
+    }
+}
+
+impl<D: fmt::Debug> fmt::Debug for CurrentSession<D> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CurrentSession")
+            .field("session", self.session())
+            .field("method", &self.method())
+            .field("extended", &self.extended())
+            .finish()
+    }
+}
+
+fn current<D>(state: &Arc<RequestState<D>>) -> Option<CurrentSession<D>> {
+    state.current.as_ref()?;
     Some(CurrentSession {
-        session: valid.session.clone(),
-        // A validated session always came with a token, so a method.
-        method: state.method.unwrap_or(AuthMethod::Cookie),
-        extended: valid.extended,
+        state: Arc::clone(state),
     })
 }
 
@@ -100,7 +135,7 @@ fn state<D: Send + Sync + 'static>(
 impl<St, D> FromRequestParts<St> for CurrentSession<D>
 where
     St: Send + Sync,
-    D: Clone + Send + Sync + 'static,
+    D: Send + Sync + 'static,
 {
     type Rejection = SessionRejection;
 
@@ -116,7 +151,7 @@ where
 impl<St, D> OptionalFromRequestParts<St> for CurrentSession<D>
 where
     St: Send + Sync,
-    D: Clone + Send + Sync + 'static,
+    D: Send + Sync + 'static,
 {
     type Rejection = SessionRejection;
 

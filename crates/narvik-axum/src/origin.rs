@@ -126,13 +126,14 @@ impl OriginPolicy {
     /// that shape parse to the same origin, so this only ever answers yes
     /// where the full comparison would; anything else goes to the parser.
     fn is_plainly_same_origin(&self, origin: &str, host: &str) -> bool {
-        let Some((scheme, authority)) = origin.split_once("://") else {
+        let (scheme, authority) = if let Some(rest) = origin.strip_prefix("https://") {
+            ("https", rest)
+        } else if let Some(rest) = origin.strip_prefix("http://") {
+            ("http", rest)
+        } else {
             return false;
         };
-        matches!(scheme, "http" | "https")
-            && self.scheme.is_none_or(|s| s == scheme)
-            && authority == host
-            && is_plain_host(host)
+        self.scheme.is_none_or(|s| s == scheme) && authority == host && is_plain_host(host)
     }
 }
 

@@ -14,7 +14,7 @@ use bytes::Bytes;
 use http::header::{CACHE_CONTROL, SET_COOKIE};
 use http::{HeaderMap, HeaderValue, Request, Response, StatusCode};
 use narvik_core::store::SessionStore;
-use narvik_core::{Cookie, Narvik, Token, ValidSession};
+use narvik_core::{Narvik, Token, ValidSession};
 use tower_service::Service;
 
 use crate::AuthMethod;
@@ -228,34 +228,45 @@ where
     let response = inner.call(Request::from_parts(parts, body)).await?;
     let mut response = response.map(Body::new);
 
-    let cookie = match state.take_action() {
-        Some(Action::SetCookie(token)) => Some(narvik.create_cookie(&token)),
-        Some(Action::ClearCookie) => Some(narvik.create_blank_cookie()),
+    let token = match state.take_action() {
+        Some(Action::SetCookie(token)) => Some(Some(token)),
+        Some(Action::ClearCookie) => Some(None),
         None => match cookie_after {
             CookieAfter::Keep => None,
-            CookieAfter::Refresh(token) => Some(narvik.create_cookie(&token)),
-            CookieAfter::Clear => Some(narvik.create_blank_cookie()),
+            CookieAfter::Refresh(token) => Some(Some(token)),
+            CookieAfter::Clear => Some(None),
         },
     };
-    if let Some(cookie) = cookie {
-        set_session_cookie(response.headers_mut(), &cookie);
+    // Some(token): the session cookie; Some(None): the blank one.
+    if let Some(token) = token {
+        let value = match &token {
+            Some(token) => narvik.create_cookie_header(token),
+            None => narvik.blank_cookie_header().to_owned(),
+        };
+        set_session_cookie(
+            response.headers_mut(),
+            value,
+            narvik.cookie_name(),
+            token.is_some(),
+        );
     }
     Ok(response)
 }
 
-/// Appends the session cookie, first dropping any `Set-Cookie` the handler
-/// wrote for the same name: a response carries at most one (RFC 6265bis
-/// 4.1.1, SECURITY G.26), and the layer's is the one that matches the
-/// store.
-fn set_session_cookie(headers: &mut HeaderMap, cookie: &Cookie<'static>) {
-    let Ok(value) = HeaderValue::try_from(cookie.to_string()) else {
+/// Appends the session cookie's `Set-Cookie` (`live` unless it is the
+/// blank cookie), first dropping any `Set-Cookie` the handler wrote for
+/// the same name: a response carries at most one (RFC 6265bis 4.1.1,
+/// SECURITY G.26), and the layer's is the one that matches the store.
+fn set_session_cookie(headers: &mut HeaderMap, value: String, name: &str, live: bool) {
+    // Takes the string's buffer as it is (no copy).
+    let Ok(value) = HeaderValue::try_from(value) else {
         // The core's configuration check keeps name and attributes to
         // cookie-octets, and tokens are base32; this cannot happen, but a
         // missing cookie beats a panic.
         tracing::error!("narvik: session cookie is not a valid header value; not sent");
         return;
     };
-    let name = cookie.name().as_bytes();
+    let name = name.as_bytes();
     if headers.contains_key(SET_COOKIE) {
         let kept: Vec<HeaderValue> = headers
             .get_all(SET_COOKIE)
@@ -271,7 +282,7 @@ fn set_session_cookie(headers: &mut HeaderMap, cookie: &Cookie<'static>) {
     headers.append(SET_COOKIE, value);
     // A response that hands out a session must not be stored by a shared
     // cache and replayed to someone else. Leave an explicit choice alone.
-    if !cookie.value().is_empty() && !headers.contains_key(CACHE_CONTROL) {
+    if live && !headers.contains_key(CACHE_CONTROL) {
         headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
 }

@@ -35,7 +35,7 @@ async fn maybe(session: Option<CurrentSession>) -> String {
 }
 
 async fn method(session: CurrentSession) -> &'static str {
-    match session.method {
+    match session.method() {
         AuthMethod::Cookie => "cookie",
         AuthMethod::Bearer => "bearer",
         _ => "other",

@@ -60,6 +60,8 @@ pub(crate) struct CookieConfig {
     pub(crate) domain: Option<String>,
     pub(crate) path: String,
     pub(crate) same_site: SameSite,
+    /// The `Set-Cookie` texts, formatted once from the fields above.
+    pub(crate) headers: crate::cookies::HeaderTemplates,
 }
 
 impl Default for Config {
@@ -67,14 +69,14 @@ impl Default for Config {
         Self {
             session_length: DEFAULT_SESSION_LENGTH,
             absolute_lifetime: None,
-            cookie: CookieConfig {
-                name: DEFAULT_COOKIE_NAME.to_owned(),
-                max_age_secs: whole_secs(DEFAULT_SESSION_LENGTH),
-                secure: true,
-                domain: None,
-                path: "/".to_owned(),
-                same_site: SameSite::Lax,
-            },
+            cookie: CookieConfig::new(
+                DEFAULT_COOKIE_NAME.to_owned(),
+                whole_secs(DEFAULT_SESSION_LENGTH),
+                true,
+                None,
+                "/".to_owned(),
+                SameSite::Lax,
+            ),
         }
     }
 }
@@ -305,14 +307,7 @@ impl ConfigBuilder {
         Ok(Config {
             session_length,
             absolute_lifetime: self.absolute_lifetime,
-            cookie: CookieConfig {
-                name,
-                max_age_secs: whole_secs(max_age),
-                secure,
-                domain,
-                path,
-                same_site,
-            },
+            cookie: CookieConfig::new(name, whole_secs(max_age), secure, domain, path, same_site),
         })
     }
 }

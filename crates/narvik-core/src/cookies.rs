@@ -1,9 +1,78 @@
 //! The session cookie and the blank cookie that clears it, built with the
 //! `cookie` crate from a checked [`Config`].
+//!
+//! A server sends the session cookie as a `Set-Cookie` header on every
+//! sign-in and refresh, and formatting a [`Cookie`] attribute by attribute
+//! each time costs more than the rest of a sign-in's bookkeeping. So the
+//! header text is also kept ready-made: formatted once by the `cookie`
+//! crate when the configuration is built, with only the token to fill in.
 
 use cookie::Cookie;
 
-use crate::{Config, Token};
+use crate::config::CookieConfig;
+use crate::{Config, SameSite, Token};
+
+/// The `Set-Cookie` texts of a cookie configuration, made once by the
+/// `cookie` crate's own formatting.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct HeaderTemplates {
+    /// `name=`: what precedes the token.
+    prefix: String,
+    /// Everything after the token: `; HttpOnly; ...; Max-Age=N`.
+    suffix: String,
+    /// The whole blank cookie.
+    blank: String,
+}
+
+impl CookieConfig {
+    pub(crate) fn new(
+        name: String,
+        max_age_secs: i64,
+        secure: bool,
+        domain: Option<String>,
+        path: String,
+        same_site: SameSite,
+    ) -> Self {
+        let mut config = Self {
+            name,
+            max_age_secs,
+            secure,
+            domain,
+            path,
+            same_site,
+            headers: HeaderTemplates {
+                prefix: String::new(),
+                suffix: String::new(),
+                blank: String::new(),
+            },
+        };
+        // The value is written verbatim between `name=` and the first
+        // attribute, so an empty value splits the text at that point. A
+        // token is base32, which the `cookie` crate writes as it is.
+        let prefix = format!("{}=", config.name);
+        let empty = config.cookie_with(String::new(), max_age_secs).to_string();
+        let suffix = empty.strip_prefix(&prefix).unwrap_or(&empty).to_owned();
+        config.headers = HeaderTemplates {
+            blank: config.cookie_with(String::new(), 0).to_string(),
+            prefix,
+            suffix,
+        };
+        config
+    }
+
+    fn cookie_with(&self, value: String, max_age_secs: i64) -> Cookie<'static> {
+        let mut builder = Cookie::build((self.name.clone(), value))
+            .http_only(true)
+            .secure(self.secure)
+            .path(self.path.clone())
+            .same_site(self.same_site)
+            .max_age(cookie::time::Duration::seconds(max_age_secs));
+        if let Some(domain) = &self.domain {
+            builder = builder.domain(domain.clone());
+        }
+        builder.build()
+    }
+}
 
 impl Config {
     /// The session cookie for `token` (Narvik's `createCookie`): the
@@ -12,7 +81,39 @@ impl Config {
     /// seconds. Never `Expires`.
     #[must_use]
     pub fn create_cookie(&self, token: &Token) -> Cookie<'static> {
-        self.cookie_with(token.as_str().to_owned(), self.cookie().max_age_secs)
+        let c = self.cookie();
+        c.cookie_with(token.as_str().to_owned(), c.max_age_secs)
+    }
+
+    /// The `Set-Cookie` header value for `token`: the same text as
+    /// `create_cookie(token).to_string()`, from a template the `cookie`
+    /// crate formatted when the configuration was built.
+    ///
+    /// ```
+    /// let config = narvik_core::Config::default();
+    /// let token = narvik_core::Token::generate()?;
+    /// assert_eq!(
+    ///     config.create_cookie_header(&token),
+    ///     config.create_cookie(&token).to_string()
+    /// );
+    /// # Ok::<(), narvik_core::Error>(())
+    /// ```
+    #[must_use]
+    pub fn create_cookie_header(&self, token: &Token) -> String {
+        let t = &self.cookie().headers;
+        let token = token.as_str();
+        let mut header = String::with_capacity(t.prefix.len() + token.len() + t.suffix.len());
+        header.push_str(&t.prefix);
+        header.push_str(token);
+        header.push_str(&t.suffix);
+        header
+    }
+
+    /// The `Set-Cookie` header value that clears the session cookie: the
+    /// text of `create_blank_cookie().to_string()`, formatted once.
+    #[must_use]
+    pub fn blank_cookie_header(&self) -> &str {
+        &self.cookie().headers.blank
     }
 
     /// The cookie that clears the session cookie (Narvik's
@@ -20,21 +121,7 @@ impl Config {
     /// `SameSite`, empty value, `Max-Age=0`.
     #[must_use]
     pub fn create_blank_cookie(&self) -> Cookie<'static> {
-        self.cookie_with(String::new(), 0)
-    }
-
-    fn cookie_with(&self, value: String, max_age_secs: i64) -> Cookie<'static> {
-        let c = self.cookie();
-        let mut builder = Cookie::build((c.name.clone(), value))
-            .http_only(true)
-            .secure(c.secure)
-            .path(c.path.clone())
-            .same_site(c.same_site)
-            .max_age(cookie::time::Duration::seconds(max_age_secs));
-        if let Some(domain) = &c.domain {
-            builder = builder.domain(domain.clone());
-        }
-        builder.build()
+        self.cookie().cookie_with(String::new(), 0)
     }
 }
 
@@ -126,6 +213,38 @@ mod tests {
         assert_eq!(blank.same_site(), live.same_site());
         assert_eq!(blank.value(), "");
         assert_eq!(blank.max_age(), Some(cookie::time::Duration::ZERO));
+    }
+
+    #[test]
+    fn header_texts_are_the_cookie_crates_own() {
+        let configs = [
+            Config::default(),
+            custom(),
+            Config::builder()
+                .cookie_name("__Host-x")
+                .path("/")
+                .same_site(SameSite::None)
+                .build()
+                .expect("valid"),
+            Config::builder()
+                .path("/app/v1")
+                .session_length(Duration::from_millis(1_500))
+                .build()
+                .expect("valid"),
+        ];
+        for config in configs {
+            for _ in 0..3 {
+                let t = Token::generate().expect("os rng");
+                assert_eq!(
+                    config.create_cookie_header(&t),
+                    config.create_cookie(&t).to_string()
+                );
+            }
+            assert_eq!(
+                config.blank_cookie_header(),
+                config.create_blank_cookie().to_string()
+            );
+        }
     }
 
     #[test]

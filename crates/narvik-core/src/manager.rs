@@ -122,6 +122,18 @@ impl<S> Narvik<S> {
     pub fn create_blank_cookie(&self) -> Cookie<'static> {
         self.config.create_blank_cookie()
     }
+
+    /// The text of [`create_cookie`](Self::create_cookie), ready-made; see
+    /// [`Config::create_cookie_header`].
+    pub fn create_cookie_header(&self, token: &Token) -> String {
+        self.config.create_cookie_header(token)
+    }
+
+    /// The text of [`create_blank_cookie`](Self::create_blank_cookie),
+    /// formatted once; see [`Config::blank_cookie_header`].
+    pub fn blank_cookie_header(&self) -> &str {
+        self.config.blank_cookie_header()
+    }
 }
 
 impl<S: SessionStore> Narvik<S> {

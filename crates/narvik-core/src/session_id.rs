@@ -100,8 +100,21 @@ impl SessionId {
 
 impl PartialEq for SessionId {
     fn eq(&self, other: &Self) -> bool {
-        self.0.ct_eq(&other.0).into()
+        ct_eq(&self.0, &other.0)
     }
+}
+
+/// Constant-time equality of two byte strings of one length, eight bytes
+/// at a time: `subtle` compares each word without branching, and words
+/// take an eighth of the steps bytes would.
+pub(crate) fn ct_eq<const N: usize>(a: &[u8; N], b: &[u8; N]) -> bool {
+    let (a_words, a_rest) = a.as_chunks::<8>();
+    let (b_words, b_rest) = b.as_chunks::<8>();
+    let mut equal = a_rest.ct_eq(b_rest);
+    for (a, b) in a_words.iter().zip(b_words) {
+        equal &= u64::from_ne_bytes(*a).ct_eq(&u64::from_ne_bytes(*b));
+    }
+    equal.into()
 }
 
 impl Hash for SessionId {
@@ -147,6 +160,23 @@ impl<'de> Deserialize<'de> for SessionId {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn word_wise_equality_sees_every_byte() {
+        let a = [0x5au8; 32];
+        assert!(super::ct_eq(&a, &a));
+        for i in 0..32 {
+            for bit in 0..8 {
+                let mut b = a;
+                b[i] ^= 1 << bit;
+                assert!(!super::ct_eq(&a, &b), "byte {i} bit {bit}");
+            }
+        }
+        let (c, mut d) = ([1u8; 13], [1u8; 13]);
+        assert!(super::ct_eq(&c, &d));
+        d[12] = 0;
+        assert!(!super::ct_eq(&c, &d), "the bytes after the last word count");
+    }
+
     use proptest::prelude::*;
 
     use super::*;

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use super::{PurgeableStore, SessionStore, UserSessionStore};
-use subtle::ConstantTimeEq;
+use crate::session_id::ct_eq;
 
 use crate::{Error, Session, SessionId, Timestamp};
 
@@ -205,7 +205,7 @@ impl<D> MemoryStore<D> {
     /// session shard.
     fn remove_where(&self, id: &SessionId, only_if: impl Fn(&Entry<D>) -> bool) -> bool {
         let (key, tail) = split(id);
-        let matches = |entry: &Entry<D>| bool::from(entry.tail.ct_eq(&tail)) && only_if(entry);
+        let matches = |entry: &Entry<D>| ct_eq(&entry.tail, &tail) && only_if(entry);
         let user_id = match read(self.session_shard(key)).get(&key) {
             Some(entry) if matches(entry) => Arc::clone(&entry.user_id),
             _ => return false,
@@ -328,7 +328,7 @@ impl<D: Clone + Send + Sync + 'static> SessionStore for MemoryStore<D> {
         let (key, tail) = split(id);
         Ok(read(self.session_shard(key))
             .get(&key)
-            .filter(|e| bool::from(e.tail.ct_eq(&tail)))
+            .filter(|e| ct_eq(&e.tail, &tail))
             .map(|e| e.to_session(key)))
     }
 
@@ -340,7 +340,7 @@ impl<D: Clone + Send + Sync + 'static> SessionStore for MemoryStore<D> {
         let (key, tail) = split(id);
         if let Some(entry) = read(self.session_shard(key))
             .get(&key)
-            .filter(|e| bool::from(e.tail.ct_eq(&tail)))
+            .filter(|e| ct_eq(&e.tail, &tail))
         {
             entry
                 .expires_at
@@ -395,7 +395,7 @@ impl<D: Clone + Send + Sync + 'static> UserSessionStore for MemoryStore<D> {
             *key == keep_key
                 && read(self.session_shard(*key))
                     .get(key)
-                    .is_some_and(|e| bool::from(e.tail.ct_eq(&keep_tail)))
+                    .is_some_and(|e| ct_eq(&e.tail, &keep_tail))
         };
         let others: Vec<Key> = keys
             .as_slice()
