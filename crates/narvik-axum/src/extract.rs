@@ -1,6 +1,7 @@
 //! The extractors: [`CurrentSession`] (required, or `Option` for "if there
 //! is one") and [`SessionManager`] (sign in, sign out).
 
+use std::any::Any;
 use std::fmt;
 use std::ops::Deref;
 use std::sync::Arc;
@@ -13,6 +14,7 @@ use narvik_core::store::{SessionStore, UserSessionStore};
 use narvik_core::{Narvik, NewSession, Session};
 
 use crate::Error;
+use crate::layer::{LayerShared, Shared};
 use crate::origin::Verdict;
 use crate::service::{Action, RequestState, StateExtension};
 
@@ -143,7 +145,7 @@ where
         let parts: &Parts = parts;
         let state = state::<D>(parts)?;
         current(state).ok_or_else(|| {
-            SessionRejection::Unauthorized(Box::new(state.options.unauthorized(parts)))
+            SessionRejection::Unauthorized(Box::new(state.options().unauthorized(parts)))
         })
     }
 }
@@ -242,14 +244,14 @@ impl std::error::Error for SessionRejection {}
 /// # let _: axum::routing::MethodRouter = axum::routing::post(sign_in).put(token).delete(sign_out);
 /// ```
 pub struct SessionManager<S: SessionStore> {
-    narvik: Arc<Narvik<S>>,
+    shared: Arc<Shared<S>>,
     state: Arc<RequestState<S::Data>>,
 }
 
 impl<S: SessionStore> Clone for SessionManager<S> {
     fn clone(&self) -> Self {
         Self {
-            narvik: Arc::clone(&self.narvik),
+            shared: Arc::clone(&self.shared),
             state: Arc::clone(&self.state),
         }
     }
@@ -258,7 +260,7 @@ impl<S: SessionStore> Clone for SessionManager<S> {
 impl<S: SessionStore> fmt::Debug for SessionManager<S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SessionManager")
-            .field("narvik", &self.narvik)
+            .field("narvik", &self.shared.narvik)
             .field(
                 "session_id",
                 &self.state.current.as_ref().map(|v| v.session.id),
@@ -278,11 +280,13 @@ where
         let state = state::<S::Data>(parts)?;
         // A layer over another store type with the same data type is
         // still the wrong layer.
-        let narvik = Arc::clone(&state.narvik)
-            .downcast::<Narvik<S>>()
+        let shared: Arc<dyn LayerShared> = Arc::clone(&state.shared);
+        let shared: Arc<dyn Any + Send + Sync> = shared;
+        let shared = shared
+            .downcast::<Shared<S>>()
             .map_err(|_| SessionRejection::MissingLayer)?;
         Ok(Self {
-            narvik,
+            shared,
             state: Arc::clone(state),
         })
     }
@@ -292,7 +296,7 @@ impl<S: SessionStore> SessionManager<S> {
     /// The session manager, for the calls not wrapped here (listing a
     /// user's sessions, revoking one by id, purging).
     pub fn narvik(&self) -> &Narvik<S> {
-        &self.narvik
+        &self.shared.narvik
     }
 
     /// The request's validated session, if any (as it was when the request
@@ -309,7 +313,7 @@ impl<S: SessionStore> SessionManager<S> {
     fn error(&self, source: narvik_core::Error) -> Error {
         Error::Narvik {
             source,
-            status: self.state.options.store_error_status,
+            status: self.shared.options.store_error_status,
         }
     }
 
@@ -318,7 +322,8 @@ impl<S: SessionStore> SessionManager<S> {
     /// (SECURITY F.20: session fixation).
     async fn rotate(&self) -> Result<(), Error> {
         if let Some(valid) = &self.state.current {
-            self.narvik
+            self.shared
+                .narvik
                 .invalidate_session(&valid.session.id)
                 .await
                 .map_err(|e| self.error(e))?;
@@ -353,6 +358,7 @@ impl<S: SessionStore> SessionManager<S> {
         }
         self.rotate().await?;
         let created = self
+            .shared
             .narvik
             .create_session(user_id, data)
             .await
@@ -378,7 +384,8 @@ impl<S: SessionStore> SessionManager<S> {
         data: S::Data,
     ) -> Result<NewSession<S::Data>, Error> {
         self.rotate().await?;
-        self.narvik
+        self.shared
+            .narvik
             .create_session(user_id, data)
             .await
             .map_err(|e| self.error(e))
@@ -419,7 +426,8 @@ impl<S: UserSessionStore> SessionManager<S> {
     /// callback.
     pub async fn sign_out_everywhere(&self) -> Result<(), Error> {
         if let Some(valid) = &self.state.current {
-            self.narvik
+            self.shared
+                .narvik
                 .delete_sessions_for_user(&valid.session.user_id)
                 .await
                 .map_err(|e| self.error(e))?;
@@ -437,7 +445,8 @@ impl<S: UserSessionStore> SessionManager<S> {
     /// above.
     pub async fn sign_out_other_sessions(&self) -> Result<(), Error> {
         if let Some(valid) = &self.state.current {
-            self.narvik
+            self.shared
+                .narvik
                 .delete_other_sessions_for_user(&valid.session.user_id, &valid.session.id)
                 .await
                 .map_err(|e| self.error(e))?;

@@ -1,5 +1,6 @@
 //! [`NarvikLayer`] and its builder: the options, checked once.
 
+use std::any::Any;
 use std::fmt;
 use std::sync::Arc;
 
@@ -7,7 +8,7 @@ use axum_core::response::{IntoResponse, Response};
 use http::header::WWW_AUTHENTICATE;
 use http::request::Parts;
 use http::{HeaderValue, StatusCode};
-use narvik_core::Narvik;
+use narvik_core::{Narvik, Token};
 use tower_layer::Layer;
 
 use crate::origin::OriginPolicy;
@@ -42,6 +43,42 @@ impl Options {
                 response
             }
         }
+    }
+}
+
+/// What every request through one layer shares, behind one `Arc`: a
+/// request clones that `Arc` once, where a counter per part would be
+/// several atomic updates per request on lines both cores write.
+pub(crate) struct Shared<S> {
+    pub(crate) narvik: Arc<Narvik<S>>,
+    pub(crate) options: Options,
+}
+
+/// [`Shared`] with the store type erased, for the per-request state that
+/// the extractors find by session data type alone;
+/// [`SessionManager`](crate::SessionManager) downcasts it back.
+pub(crate) trait LayerShared: Any + Send + Sync {
+    fn options(&self) -> &Options;
+    fn cookie_name(&self) -> &str;
+    fn cookie_header(&self, token: &Token) -> String;
+    fn blank_cookie_header(&self) -> &str;
+}
+
+impl<S: Send + Sync + 'static> LayerShared for Shared<S> {
+    fn options(&self) -> &Options {
+        &self.options
+    }
+
+    fn cookie_name(&self) -> &str {
+        self.narvik.cookie_name()
+    }
+
+    fn cookie_header(&self, token: &Token) -> String {
+        self.narvik.create_cookie_header(token)
+    }
+
+    fn blank_cookie_header(&self) -> &str {
+        self.narvik.blank_cookie_header()
     }
 }
 
@@ -99,15 +136,13 @@ impl fmt::Debug for Options {
 /// # Ok::<(), narvik_axum::Error>(())
 /// ```
 pub struct NarvikLayer<S> {
-    narvik: Arc<Narvik<S>>,
-    options: Arc<Options>,
+    shared: Arc<Shared<S>>,
 }
 
 impl<S> Clone for NarvikLayer<S> {
     fn clone(&self) -> Self {
         Self {
-            narvik: Arc::clone(&self.narvik),
-            options: Arc::clone(&self.options),
+            shared: Arc::clone(&self.shared),
         }
     }
 }
@@ -115,8 +150,8 @@ impl<S> Clone for NarvikLayer<S> {
 impl<S> fmt::Debug for NarvikLayer<S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("NarvikLayer")
-            .field("narvik", &self.narvik)
-            .field("options", &self.options)
+            .field("narvik", &self.shared.narvik)
+            .field("options", &self.shared.options)
             .finish()
     }
 }
@@ -130,13 +165,15 @@ impl<S> NarvikLayer<S> {
     /// with the app's state).
     pub fn new(narvik: impl Into<Arc<Narvik<S>>>) -> Self {
         Self {
-            narvik: narvik.into(),
-            options: Arc::new(Options {
-                bearer: true,
-                csrf: true,
-                origins: OriginPolicy::default(),
-                store_error_status: StatusCode::INTERNAL_SERVER_ERROR,
-                unauthorized: None,
+            shared: Arc::new(Shared {
+                narvik: narvik.into(),
+                options: Options {
+                    bearer: true,
+                    csrf: true,
+                    origins: OriginPolicy::default(),
+                    store_error_status: StatusCode::INTERNAL_SERVER_ERROR,
+                    unauthorized: None,
+                },
             }),
         }
     }
@@ -156,7 +193,7 @@ impl<S> NarvikLayer<S> {
 
     /// The session manager the layer validates with.
     pub fn narvik(&self) -> &Arc<Narvik<S>> {
-        &self.narvik
+        &self.shared.narvik
     }
 }
 
@@ -164,7 +201,7 @@ impl<I, S> Layer<I> for NarvikLayer<S> {
     type Service = NarvikService<I, S>;
 
     fn layer(&self, inner: I) -> Self::Service {
-        NarvikService::new(inner, Arc::clone(&self.narvik), Arc::clone(&self.options))
+        NarvikService::new(inner, Arc::clone(&self.shared))
     }
 }
 
@@ -297,13 +334,15 @@ impl<S> NarvikLayerBuilder<S> {
         }
         let origins = OriginPolicy::new(self.request_scheme.as_deref(), &self.allowed_origins)?;
         Ok(NarvikLayer {
-            narvik: self.narvik,
-            options: Arc::new(Options {
-                bearer: self.bearer,
-                csrf: self.csrf,
-                origins,
-                store_error_status: self.store_error_status,
-                unauthorized: self.unauthorized,
+            shared: Arc::new(Shared {
+                narvik: self.narvik,
+                options: Options {
+                    bearer: self.bearer,
+                    csrf: self.csrf,
+                    origins,
+                    store_error_status: self.store_error_status,
+                    unauthorized: self.unauthorized,
+                },
             }),
         })
     }

@@ -2,7 +2,6 @@
 //! around the app, and the per-request state it shares with the
 //! extractors.
 
-use std::any::Any;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
@@ -14,13 +13,13 @@ use bytes::Bytes;
 use http::header::{CACHE_CONTROL, SET_COOKIE};
 use http::{HeaderMap, HeaderValue, Request, Response, StatusCode};
 use narvik_core::store::SessionStore;
-use narvik_core::{Narvik, Token, ValidSession};
+use narvik_core::{Token, ValidSession};
 use tower_service::Service;
 
 use crate::AuthMethod;
 use crate::credentials::{self, Credential};
 use crate::error::{log_narvik_error, plain};
-use crate::layer::Options;
+use crate::layer::{LayerShared, Options, Shared};
 use crate::origin::{self, Verdict};
 
 /// The service [`NarvikLayer`](crate::NarvikLayer) produces. Not built by
@@ -30,17 +29,12 @@ use crate::origin::{self, Verdict};
 /// (for an axum `Router`, none).
 pub struct NarvikService<I, S> {
     inner: I,
-    narvik: Arc<Narvik<S>>,
-    options: Arc<Options>,
+    shared: Arc<Shared<S>>,
 }
 
 impl<I, S> NarvikService<I, S> {
-    pub(crate) fn new(inner: I, narvik: Arc<Narvik<S>>, options: Arc<Options>) -> Self {
-        Self {
-            inner,
-            narvik,
-            options,
-        }
+    pub(crate) fn new(inner: I, shared: Arc<Shared<S>>) -> Self {
+        Self { inner, shared }
     }
 }
 
@@ -48,8 +42,7 @@ impl<I: Clone, S> Clone for NarvikService<I, S> {
     fn clone(&self) -> Self {
         Self {
             inner: self.inner.clone(),
-            narvik: Arc::clone(&self.narvik),
-            options: Arc::clone(&self.options),
+            shared: Arc::clone(&self.shared),
         }
     }
 }
@@ -58,8 +51,8 @@ impl<I: fmt::Debug, S> fmt::Debug for NarvikService<I, S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("NarvikService")
             .field("inner", &self.inner)
-            .field("narvik", &self.narvik)
-            .field("options", &self.options)
+            .field("narvik", &self.shared.narvik)
+            .field("options", &self.shared.options)
             .finish()
     }
 }
@@ -88,12 +81,7 @@ where
         // usual swap): a fresh clone may not be ready.
         let clone = self.inner.clone();
         let inner = std::mem::replace(&mut self.inner, clone);
-        Box::pin(handle(
-            inner,
-            Arc::clone(&self.narvik),
-            Arc::clone(&self.options),
-            request,
-        ))
+        Box::pin(handle(inner, Arc::clone(&self.shared), request))
     }
 }
 
@@ -118,11 +106,10 @@ pub(crate) enum Action {
 
 /// The per-request state the layer shares with the extractors.
 pub(crate) struct RequestState<D> {
-    /// The layer's `Arc<Narvik<S>>`, type-erased so that one extension,
-    /// found by `D` alone, serves both extractors (one allocation per
-    /// request fewer than a second extension);
-    /// [`SessionManager`](crate::SessionManager) downcasts it back.
-    pub(crate) narvik: Arc<dyn Any + Send + Sync>,
+    /// The layer's shared part, type-erased so that one extension, found
+    /// by `D` alone, serves both extractors (one allocation per request
+    /// fewer than a second extension).
+    pub(crate) shared: Arc<dyn LayerShared>,
     /// The session the request's token stands for, if it validated.
     pub(crate) current: Option<ValidSession<D>>,
     /// How the request presented a token (valid or not), if it did.
@@ -130,11 +117,14 @@ pub(crate) struct RequestState<D> {
     /// The origin check's verdict for this request (always `Allowed` for
     /// safe methods, bearer requests, or with the check off).
     pub(crate) origin: Verdict,
-    pub(crate) options: Arc<Options>,
     action: Mutex<Option<Action>>,
 }
 
 impl<D> RequestState<D> {
+    pub(crate) fn options(&self) -> &Options {
+        self.shared.options()
+    }
+
     /// Records the handler's decision; the last one wins.
     pub(crate) fn set_action(&self, action: Action) {
         // A poisoned lock only means another holder panicked; the slot
@@ -162,8 +152,7 @@ impl<D> Clone for StateExtension<D> {
 
 async fn handle<I, S, ReqBody, ResBody>(
     mut inner: I,
-    narvik: Arc<Narvik<S>>,
-    options: Arc<Options>,
+    shared: Arc<Shared<S>>,
     request: Request<ReqBody>,
 ) -> Result<Response<Body>, I::Error>
 where
@@ -175,6 +164,7 @@ where
     // Work on the parts so that no borrow of the body is held across an
     // await (request bodies are `Send` but rarely `Sync`).
     let (mut parts, body) = request.into_parts();
+    let (narvik, options) = (&shared.narvik, &shared.options);
 
     let credential = credentials::read(&parts.headers, narvik.cookie_name(), options.bearer);
     let origin = if options.csrf
@@ -215,12 +205,12 @@ where
         (Some(AuthMethod::Cookie), None, _) => CookieAfter::Clear,
         _ => CookieAfter::Keep,
     };
+    // The request's clone of the shared part moves into its state.
     let state = Arc::new(RequestState {
-        narvik: Arc::clone(&narvik) as Arc<dyn Any + Send + Sync>,
+        shared: shared as Arc<dyn LayerShared>,
         current,
         method,
         origin,
-        options,
         action: Mutex::new(None),
     });
     parts.extensions.insert(StateExtension(Arc::clone(&state)));
@@ -239,14 +229,15 @@ where
     };
     // Some(token): the session cookie; Some(None): the blank one.
     if let Some(token) = token {
+        let shared = &state.shared;
         let value = match &token {
-            Some(token) => narvik.create_cookie_header(token),
-            None => narvik.blank_cookie_header().to_owned(),
+            Some(token) => shared.cookie_header(token),
+            None => shared.blank_cookie_header().to_owned(),
         };
         set_session_cookie(
             response.headers_mut(),
             value,
-            narvik.cookie_name(),
+            shared.cookie_name(),
             token.is_some(),
         );
     }

@@ -62,6 +62,13 @@
 //!   database's clock) in batches of [`DEFAULT_PURGE_BATCH_SIZE`] rows
 //!   (configurable), each its own statement, and returns the total.
 //!   [`PurgeTask`] runs it in the background on a period.
+//! - Under load, concurrent lookups share statements: when all of the
+//!   pool's connections are busy, the next lookup to get one serves every
+//!   lookup queued by then with one `SELECT` (see
+//!   [`PostgresStore::with_lookup_batch_size`]). A lookup with a connection
+//!   free runs at once, alone.
+//! - `connect()` does not ping a connection before each use (sqlx's default
+//!   does, doubling the round trips); see [`PostgresStore::pool_options`].
 //! - Every failure (pool exhausted or timed out, connection dropped, table
 //!   missing) is an `Err` with the driver's error as its source, never "no
 //!   session" and never a panic. A row whose data does not decode into `D`
