@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use redis::aio::{ConnectionLike, ConnectionManager};
 use redis::cluster_async::ClusterConnection;
-use redis::cluster_routing::{RoutingInfo, SingleNodeRoutingInfo};
+use redis::cluster_routing::{Route, RoutingInfo, SingleNodeRoutingInfo, SlotAddr};
 use redis::{Cmd, Pipeline, RedisError, RedisFuture, RedisResult, Value};
 
 /// Where a `SCAN` runs: the one server, or one master of a cluster.
@@ -52,6 +52,28 @@ impl Connection {
 
     pub(crate) fn is_cluster(&self) -> bool {
         matches!(self.inner, Inner::Cluster(_))
+    }
+
+    /// `GET key`: the hot path, one per validation. In a cluster the
+    /// command goes to the client routed and by value, where `query_async`
+    /// would have the client copy it and work out its route from the
+    /// command's name first.
+    pub(crate) async fn get(&mut self, key: &str) -> RedisResult<Option<Vec<u8>>> {
+        let mut cmd = redis::cmd("GET");
+        cmd.arg(key);
+        let reply = match &mut self.inner {
+            Inner::Single(c) => bounded(self.timeout, c.req_packed_command(&cmd)).await?,
+            Inner::Cluster(c) => {
+                // The route the client gives a read of one key: its slot's
+                // master (no replica reads are configured); MOVED and ASK
+                // are followed inside as for any command.
+                let route = Route::with_key(key, SlotAddr::ReplicaOptional);
+                let routing = RoutingInfo::SingleNode(SingleNodeRoutingInfo::SpecificNode(route));
+                bounded(self.timeout, c.route_command(cmd, routing)).await?
+            }
+        };
+        // As `query_async`: an error reply is an error.
+        Ok(redis::from_redis_value(reply.extract_error()?)?)
     }
 
     /// Where to run `SCAN` so that it sees every key: the server, or each

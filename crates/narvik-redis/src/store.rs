@@ -164,6 +164,12 @@ impl RedisStoreBuilder {
             .retries(3)
             .min_retry_wait(10)
             .max_retry_wait(timeout_ms)
+            // The store's own bound (`Connection`) is the one overall
+            // timeout of a call, retries and redirections included; a
+            // second, equal one inside the client would only add a timer
+            // to every call. `response_timeout` still bounds each attempt,
+            // and the client's own slot refreshes and connection checks.
+            .overall_response_timeout(None)
             .build()
             .map_err(|e| Error::store(context(), e))?;
         let connection = tokio::time::timeout(self.timeout, client.get_async_connection())
@@ -544,9 +550,8 @@ where
         id: &SessionId,
     ) -> Result<Option<Session<D>>, Error> {
         const CONTEXT: &str = "fetch session";
-        let value: Option<Vec<u8>> = redis::cmd("GET")
-            .arg(self.keys.session(id))
-            .query_async(conn)
+        let value = conn
+            .get(&self.keys.session(id))
             .await
             .map_err(store_error(CONTEXT))?;
         let Some(value) = value else {

@@ -373,3 +373,82 @@ mod cluster {
         });
     }
 }
+
+/// A fetch (the validation's one `GET`, sent pre-routed) follows `ASK`
+/// while its slot migrates and `MOVED` once it has: on a cluster of its
+/// own, so the other cases never see the slot move.
+#[test]
+fn fetch_follows_ask_and_moved_while_the_slot_migrates() {
+    let cluster = support::Cluster::start();
+    runtime().block_on(async {
+        let store: narvik_redis::RedisStore<TestData> = narvik_redis::RedisStore::builder()
+            .key_prefix(support::unique_prefix("migrate"))
+            .connect_cluster(cluster.urls())
+            .await
+            .expect("connect to the private cluster");
+        let s = session("migrate-user", Timestamp::now() + HOUR);
+        store.save_session(&s).await.expect("save");
+        let key = store.session_key(&s.id);
+        let fetched = || async {
+            let found = store.fetch_session(&s.id).await.expect("fetch");
+            assert_eq!(found.map(|f| f.user_id).as_deref(), Some("migrate-user"));
+        };
+        fetched().await;
+
+        // Which master holds the key, and each node's id.
+        let mut nodes = Vec::new();
+        let mut slot = 0_u16;
+        for node in &cluster.nodes {
+            let mut raw = Raw::connect(&Target::Single(node.url())).await;
+            let id: String = raw.query(redis::cmd("CLUSTER").arg("MYID")).await;
+            slot = raw
+                .query(redis::cmd("CLUSTER").arg("KEYSLOT").arg(&key))
+                .await;
+            let count: u64 = raw
+                .query(redis::cmd("CLUSTER").arg("COUNTKEYSINSLOT").arg(slot))
+                .await;
+            nodes.push((raw, id, node.port, count > 0));
+        }
+        let from = nodes
+            .iter()
+            .position(|n| n.3)
+            .expect("a master holds the key");
+        let to = (from + 1) % nodes.len();
+        let (from_id, to_id, to_port) = (nodes[from].1.clone(), nodes[to].1.clone(), nodes[to].2);
+        let setslot = |state: &str, id: &str| {
+            redis::cmd("CLUSTER")
+                .arg("SETSLOT")
+                .arg(slot)
+                .arg(state)
+                .arg(id)
+                .clone()
+        };
+
+        // Mid-migration: the key is on the target, the source answers ASK.
+        let () = nodes[to].0.query(&setslot("IMPORTING", &from_id)).await;
+        let () = nodes[from].0.query(&setslot("MIGRATING", &to_id)).await;
+        let () = nodes[from]
+            .0
+            .query(
+                redis::cmd("MIGRATE")
+                    .arg("127.0.0.1")
+                    .arg(to_port)
+                    .arg("")
+                    .arg(0)
+                    .arg(5000)
+                    .arg("KEYS")
+                    .arg(&key),
+            )
+            .await;
+        fetched().await;
+
+        // Migrated: every node says the target owns the slot; the source
+        // answers MOVED to a client that still has the old map.
+        for node in &mut nodes {
+            let () = node.0.query(&setslot("NODE", &to_id)).await;
+        }
+        fetched().await;
+        fetched().await;
+    });
+    drop(cluster);
+}
