@@ -2,8 +2,10 @@
 //! the store's timeout.
 
 use std::io;
+use std::sync::Arc;
 use std::time::Duration;
 
+use crate::direct::Direct;
 use redis::aio::{ConnectionLike, ConnectionManager};
 use redis::cluster_async::ClusterConnection;
 use redis::cluster_routing::{Route, RoutingInfo, SingleNodeRoutingInfo, SlotAddr};
@@ -24,8 +26,9 @@ enum Inner {
     /// flight and starts a new connection in the background.
     Single(ConnectionManager),
     /// Keeps a connection per node, follows `MOVED`/`ASK` and refreshes
-    /// the slot map, reconnecting to nodes as needed.
-    Cluster(ClusterConnection),
+    /// the slot map, reconnecting to nodes as needed. With the direct read
+    /// path ([`Direct`]) for `GET`, which falls back to it.
+    Cluster(ClusterConnection, Option<Arc<Direct>>),
 }
 
 /// A cheap-to-clone handle; clones share the underlying connections.
@@ -43,27 +46,46 @@ impl Connection {
         }
     }
 
-    pub(crate) fn cluster(connection: ClusterConnection, timeout: Duration) -> Self {
+    pub(crate) fn cluster(
+        connection: ClusterConnection,
+        direct: Option<Arc<Direct>>,
+        timeout: Duration,
+    ) -> Self {
         Self {
-            inner: Inner::Cluster(connection),
+            inner: Inner::Cluster(connection, direct),
             timeout,
         }
     }
 
     pub(crate) fn is_cluster(&self) -> bool {
-        matches!(self.inner, Inner::Cluster(_))
+        matches!(self.inner, Inner::Cluster(..))
     }
 
-    /// `GET key`: the hot path, one per validation. In a cluster the
-    /// command goes to the client routed and by value, where `query_async`
-    /// would have the client copy it and work out its route from the
-    /// command's name first.
+    /// The direct read path's (fallbacks, slot map refreshes), in a cluster.
+    pub(crate) fn direct_counts(&self) -> Option<(u64, u64)> {
+        match &self.inner {
+            Inner::Cluster(_, Some(direct)) => Some(direct.counts()),
+            _ => None,
+        }
+    }
+
+    /// `GET key`: the hot path, one per validation. In a cluster it goes
+    /// straight to the key's master ([`Direct`]), falling back to the
+    /// cluster client; one timeout bounds the whole call, fallback
+    /// included.
     pub(crate) async fn get(&mut self, key: &str) -> RedisResult<Option<Vec<u8>>> {
-        let mut cmd = redis::cmd("GET");
-        cmd.arg(key);
         let reply = match &mut self.inner {
-            Inner::Single(c) => bounded(self.timeout, c.req_packed_command(&cmd)).await?,
-            Inner::Cluster(c) => {
+            Inner::Single(c) => {
+                let mut cmd = redis::cmd("GET");
+                cmd.arg(key);
+                bounded(self.timeout, c.req_packed_command(&cmd)).await?
+            }
+            Inner::Cluster(c, Some(direct)) => bounded(self.timeout, direct.get(c, key)).await?,
+            Inner::Cluster(c, None) => {
+                // Sent routed and by value, where `query_async` would have
+                // the client copy it and work out its route first.
+                let mut cmd = redis::cmd("GET");
+                cmd.arg(key);
                 // The route the client gives a read of one key: its slot's
                 // master (no replica reads are configured); MOVED and ASK
                 // are followed inside as for any command.
@@ -104,7 +126,7 @@ impl Connection {
             cmd.arg("TYPE").arg(kind);
         }
         let reply = match (target, &mut self.inner) {
-            (ScanTarget::Master { host, port }, Inner::Cluster(cluster)) => {
+            (ScanTarget::Master { host, port }, Inner::Cluster(cluster, _)) => {
                 let routing = RoutingInfo::SingleNode(SingleNodeRoutingInfo::ByAddress {
                     host: host.clone(),
                     port: *port,
@@ -165,7 +187,7 @@ impl ConnectionLike for Connection {
         let timeout = self.timeout;
         match &mut self.inner {
             Inner::Single(c) => Box::pin(bounded(timeout, c.req_packed_command(cmd))),
-            Inner::Cluster(c) => Box::pin(bounded(timeout, c.req_packed_command(cmd))),
+            Inner::Cluster(c, _) => Box::pin(bounded(timeout, c.req_packed_command(cmd))),
         }
     }
 
@@ -181,7 +203,7 @@ impl ConnectionLike for Connection {
                 timeout,
                 c.req_packed_commands(pipeline, offset, count),
             )),
-            Inner::Cluster(c) => Box::pin(bounded(
+            Inner::Cluster(c, _) => Box::pin(bounded(
                 timeout,
                 c.req_packed_commands(pipeline, offset, count),
             )),
@@ -191,7 +213,7 @@ impl ConnectionLike for Connection {
     fn get_db(&self) -> i64 {
         match &self.inner {
             Inner::Single(c) => c.get_db(),
-            Inner::Cluster(c) => c.get_db(),
+            Inner::Cluster(c, _) => c.get_db(),
         }
     }
 }

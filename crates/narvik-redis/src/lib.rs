@@ -111,6 +111,28 @@
 //! store (eviction, a manual `DEL`, a crash between a delete's two steps);
 //! listing skips them and they go when their score passes.
 //!
+//! # Reads in a cluster
+//!
+//! Validation is one `GET`, and in a cluster it does not go through the
+//! cluster client: that client hands every command to its driver task,
+//! which hands it to the node's connection task, and at high concurrency
+//! those hand-offs cost more than the round trip. Instead the store keeps
+//! its own copy of the slot map (`CLUSTER SLOTS`, read through the cluster
+//! client) and one multiplexed connection per master, computes the key's
+//! slot (CRC16 of the key, or of its `{hash tag}`, mod 16384) and sends
+//! the `GET` straight to that master: one hand-off, as on one server.
+//!
+//! The copy is a shortcut, never the authority. A `GET` that gets
+//! anything but a value or nil from it (`MOVED` or `ASK` during a slot
+//! migration, `CLUSTERDOWN`, a dropped connection, a slot with no known
+//! master, or no answer in time) is sent again through the cluster
+//! client, which follows redirects and reconnects, within the same
+//! timeout; so a stale copy costs a round trip, never a wrong answer. The
+//! failure marks the copy stale, and one background task at a time (at
+//! most one every 100 ms) re-reads the map and reopens the connections
+//! that failed; then reads go direct again. Every other command goes
+//! through the cluster client.
+//!
 //! # Failures
 //!
 //! Every Redis round trip is bounded by the store's timeout
@@ -119,7 +141,10 @@
 //! [`Error::Store`](narvik_core::Error::Store) within it: never a hang, and
 //! never "no session". The connection heals by itself: on one server a
 //! [`redis::aio::ConnectionManager`] reconnects in the background; in a
-//! cluster the client reconnects to nodes and refreshes its slot map.
+//! cluster the client reconnects to nodes and refreshes its slot map, and
+//! the direct read path falls back to it and then refreshes its own
+//! (see above). The timeout bounds a whole call: a direct read that gets
+//! no answer and its fallback share it.
 //!
 //! # Encoding
 //!
@@ -135,6 +160,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod connection;
+mod direct;
 mod keys;
 mod scripts;
 mod store;

@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::marker::PhantomData;
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::future::try_join_all;
@@ -14,6 +15,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::connection::{Connection, ScanTarget};
+use crate::direct::Direct;
 use crate::keys::{Keys, MAX_PREFIX_LEN};
 use crate::scripts::{EXTEND_SESSION, INDEX_ADD, INDEX_RAISE, INDEX_REMOVE, PURGE_SESSION};
 
@@ -176,7 +178,18 @@ impl RedisStoreBuilder {
             .await
             .map_err(|_| Error::store(context(), timed_out(self.timeout)))?
             .map_err(|e| Error::store(context(), e))?;
-        Ok(self.store(Connection::cluster(connection, self.timeout), keys))
+        // The validation's direct read path: its first slot map now, so
+        // that reads go direct from the start; if that fails, calls fall
+        // back and a background refresh retries.
+        let direct = nodes
+            .first()
+            .and_then(|first| redis::IntoConnectionInfo::into_connection_info(first.as_str()).ok())
+            .and_then(|first| Direct::new(first, self.timeout))
+            .map(Arc::new);
+        if let Some(direct) = &direct {
+            let _ = direct.refresh(&mut connection.clone()).await;
+        }
+        Ok(self.store(Connection::cluster(connection, direct, self.timeout), keys))
     }
 
     fn keys(&self) -> Result<Keys, Error> {
@@ -328,6 +341,15 @@ impl<D> RedisStore<D> {
         I::Item: AsRef<str>,
     {
         RedisStoreBuilder::default().connect_cluster(nodes).await
+    }
+
+    /// In a cluster, how many validation reads fell back from the direct
+    /// path to the cluster client, and how many times the direct path's
+    /// slot map was read. For tests; not a stable API.
+    #[doc(hidden)]
+    #[must_use]
+    pub fn direct_read_counts(&self) -> Option<(u64, u64)> {
+        self.conn.direct_counts()
     }
 
     /// The prefix of every key this store writes.

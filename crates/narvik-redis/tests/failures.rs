@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use narvik_core::{Error, Narvik};
 use narvik_redis::RedisStore;
-use support::{Server, free_port};
+use support::{Raw, Server, Target, free_port};
 
 const TIMEOUT: Duration = Duration::from_millis(300);
 /// Slack for a loaded 2-core machine; far below any "hang".
@@ -126,4 +126,132 @@ fn connecting_to_nothing_fails_in_time_naming_the_address() {
             "{err}"
         );
     });
+}
+
+/// A cluster master hangs, then crashes and comes back (the same node,
+/// empty): reads of its keys fail in time, never "no session"; the other
+/// masters' keys stay readable; then the store, direct read path
+/// included, recovers.
+#[test]
+fn cluster_master_crash_fails_its_reads_in_time_and_recovers() {
+    let mut cluster = support::Cluster::start();
+    runtime().block_on(async {
+        let store: RedisStore<()> = RedisStore::builder()
+            .key_prefix("narvik-failures")
+            .timeout(TIMEOUT)
+            .connect_cluster(cluster.urls())
+            .await
+            .expect("connect to the private cluster");
+        let narvik = Narvik::new(store.clone());
+        let victim_url = cluster.nodes[0].url();
+        let on_victim = |key: String| {
+            let url = victim_url.clone();
+            async move {
+                let mut raw = Raw::connect(&Target::Single(url)).await;
+                let slot: u16 = raw
+                    .query(redis::cmd("CLUSTER").arg("KEYSLOT").arg(&key))
+                    .await;
+                let count: u64 = raw
+                    .query(redis::cmd("CLUSTER").arg("COUNTKEYSINSLOT").arg(slot))
+                    .await;
+                count > 0
+            }
+        };
+        // A session on the master that will crash, and one elsewhere.
+        let (mut lost, mut kept) = (None, None);
+        while lost.is_none() || kept.is_none() {
+            let created = narvik.create_session("user", ()).await.expect("create");
+            if on_victim(store.session_key(&created.session.id)).await {
+                lost.get_or_insert(created);
+            } else {
+                kept.get_or_insert(created);
+            }
+        }
+        let (lost, kept) = (lost.expect("lost"), kept.expect("kept"));
+
+        // Hung (SIGSTOP): the direct read waits for an answer that never
+        // comes; the call's one timeout ends it with an error.
+        cluster.nodes[0].pause();
+        for _ in 0..2 {
+            fails_in_time("validate", narvik.validate_session(lost.token.as_str())).await;
+            let valid = narvik
+                .validate_session(kept.token.as_str())
+                .await
+                .expect("a live master's session while another hangs");
+            assert!(valid.is_some());
+        }
+        cluster.nodes[0].resume();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !matches!(
+            narvik.validate_session(lost.token.as_str()).await,
+            Ok(Some(_))
+        ) {
+            assert!(
+                Instant::now() < deadline,
+                "the session on the resumed master was not readable within 10 s"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+
+        cluster.nodes[0].crash();
+        // Well inside the cluster's node timeout (5 s): the others still
+        // serve their slots.
+        for _ in 0..3 {
+            fails_in_time("validate", narvik.validate_session(lost.token.as_str())).await;
+            let valid = narvik
+                .validate_session(kept.token.as_str())
+                .await
+                .expect("a live master's session while another is down");
+            assert!(valid.is_some());
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+
+        cluster.nodes[0].restart();
+        // Back, empty: the lost session is really gone now.
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            match narvik.validate_session(lost.token.as_str()).await {
+                Ok(valid) => {
+                    assert!(valid.is_none(), "the restarted master kept nothing");
+                    break;
+                }
+                Err(Error::Store { .. }) => {}
+                Err(e) => panic!("validate while the master restarts: {e}"),
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the store did not recover within 15 s of the master coming back"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        // New sessions on the restarted master validate, and the direct
+        // path serves them again: fallbacks stop.
+        let fresh = loop {
+            let created = narvik.create_session("user", ()).await.expect("create");
+            if on_victim(store.session_key(&created.session.id)).await {
+                break created;
+            }
+        };
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let (before, _) = store.direct_read_counts().expect("a cluster store");
+            for token in [&fresh.token, &kept.token, &fresh.token] {
+                let valid = narvik
+                    .validate_session(token.as_str())
+                    .await
+                    .expect("validate");
+                assert!(valid.is_some());
+            }
+            if store.direct_read_counts().expect("a cluster store").0 == before {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "reads still fall back 5 s after recovery: {:?}",
+                store.direct_read_counts()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    });
+    drop(cluster);
 }

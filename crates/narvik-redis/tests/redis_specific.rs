@@ -374,8 +374,10 @@ mod cluster {
     }
 }
 
-/// A fetch (the validation's one `GET`, sent pre-routed) follows `ASK`
-/// while its slot migrates and `MOVED` once it has: on a cluster of its
+/// A fetch (the validation's one `GET`, sent straight to the slot's
+/// master) follows `ASK` while its slot migrates and `MOVED` once it has,
+/// by falling back to the cluster client; the direct path's slot map is
+/// then refreshed and serves the moved slot again. On a cluster of its
 /// own, so the other cases never see the slot move.
 #[test]
 fn fetch_follows_ask_and_moved_while_the_slot_migrates() {
@@ -447,8 +449,35 @@ fn fetch_follows_ask_and_moved_while_the_slot_migrates() {
         for node in &mut nodes {
             let () = node.0.query(&setslot("NODE", &to_id)).await;
         }
+        let (fallbacks, _) = store.direct_read_counts().expect("a cluster store");
         fetched().await;
-        fetched().await;
+        let (after_moved, refreshes) = store.direct_read_counts().expect("a cluster store");
+        assert!(
+            after_moved > fallbacks,
+            "the MOVED fetch must have fallen back ({fallbacks} -> {after_moved})"
+        );
+
+        // The direct path's slot map is refreshed in the background; then
+        // fetches of the moved key go direct again (no more fallbacks).
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        loop {
+            let (before, now_refreshes) = store.direct_read_counts().expect("a cluster store");
+            if now_refreshes > refreshes {
+                for _ in 0..5 {
+                    fetched().await;
+                }
+                if store.direct_read_counts().expect("a cluster store").0 == before {
+                    break;
+                }
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the direct path did not serve the moved slot within 5 s: {:?}",
+                store.direct_read_counts()
+            );
+            fetched().await;
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     });
     drop(cluster);
 }

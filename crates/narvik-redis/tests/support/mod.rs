@@ -234,6 +234,11 @@ pub struct Server {
     pid: u32,
     child: Child,
     stdin: Option<ChildStdin>,
+    dir: std::path::PathBuf,
+    extra: Vec<String>,
+    /// Watchdogs of earlier runs of this server ([`Server::restart`]):
+    /// they remove the directory when dropped, so they go last.
+    earlier: Vec<Server>,
 }
 
 impl Server {
@@ -249,6 +254,11 @@ impl Server {
             &Token::generate().expect("os rng").as_str()[..8]
         ));
         std::fs::create_dir_all(&dir).expect("create the server's directory");
+        let extra: Vec<String> = extra.iter().map(|&a| a.to_owned()).collect();
+        Self::launch(port, dir, extra)
+    }
+
+    fn launch(port: u16, dir: std::path::PathBuf, extra: Vec<String>) -> Self {
         let port_arg = port.to_string();
         let dir_arg = dir.to_string_lossy().into_owned();
         let mut child = Command::new("sh")
@@ -266,7 +276,7 @@ impl Server {
                 &dir_arg,
             ])
             .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
-            .args(extra)
+            .args(&extra)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .spawn()
@@ -281,6 +291,9 @@ impl Server {
             pid,
             stdin: child.stdin.take(),
             child,
+            dir,
+            extra,
+            earlier: Vec::new(),
         };
         server.wait_until_ready();
         server
@@ -302,6 +315,40 @@ impl Server {
 
     pub fn url(&self) -> String {
         format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// SIGKILL as [`Server::kill`], but the directory (a cluster node's
+    /// `nodes.conf`) stays, for [`Server::restart`].
+    pub fn crash(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-9", &self.pid.to_string()])
+            .status();
+        while ping(self.port) {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// SIGSTOP: the server keeps its connections but answers nothing,
+    /// as a hung host; [`Server::resume`] undoes it.
+    pub fn pause(&self) {
+        let _ = Command::new("kill")
+            .args(["-STOP", &self.pid.to_string()])
+            .status();
+    }
+
+    pub fn resume(&self) {
+        let _ = Command::new("kill")
+            .args(["-CONT", &self.pid.to_string()])
+            .status();
+    }
+
+    /// Runs redis-server again, same port, directory and options: a
+    /// crashed cluster node comes back as the same node (empty: nothing
+    /// is persisted).
+    pub fn restart(&mut self) {
+        let next = Self::launch(self.port, self.dir.clone(), self.extra.clone());
+        let earlier = std::mem::replace(self, next);
+        self.earlier.push(earlier);
     }
 
     /// SIGKILL: no goodbye to clients, as in a crash.
