@@ -127,9 +127,13 @@ impl Direct {
         }
         Some(Self {
             base: first_node,
+            // No response timeout of the connection's own: the store's
+            // timeout bounds every direct `GET` (one timer per call, not
+            // two), and a connection that stops answering is marked
+            // broken when it runs out, so the refresh replaces it.
             config: AsyncConnectionConfig::new()
                 .set_connection_timeout(Some(timeout))
-                .set_response_timeout(Some(timeout)),
+                .set_response_timeout(None),
             timeout,
             table: RwLock::new(Arc::new(Table::empty())),
             stale: AtomicBool::new(false),
