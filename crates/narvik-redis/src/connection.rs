@@ -72,13 +72,14 @@ impl Connection {
     /// `GET key`: the hot path, one per validation. In a cluster it goes
     /// straight to the key's master ([`Direct`]), falling back to the
     /// cluster client; one timeout bounds the whole call, fallback
-    /// included.
-    pub(crate) async fn get(&mut self, key: &str) -> RedisResult<Option<Vec<u8>>> {
-        let reply = match &mut self.inner {
+    /// included. By `&self`: the direct path clones no cluster handle
+    /// unless it falls back.
+    pub(crate) async fn get(&self, key: &str) -> RedisResult<Option<Vec<u8>>> {
+        let reply = match &self.inner {
             Inner::Single(c) => {
                 let mut cmd = redis::cmd("GET");
                 cmd.arg(key);
-                bounded(self.timeout, c.req_packed_command(&cmd)).await?
+                bounded(self.timeout, c.clone().req_packed_command(&cmd)).await?
             }
             Inner::Cluster(c, Some(direct)) => bounded(self.timeout, direct.get(c, key)).await?,
             Inner::Cluster(c, None) => {
@@ -91,7 +92,7 @@ impl Connection {
                 // are followed inside as for any command.
                 let route = Route::with_key(key, SlotAddr::ReplicaOptional);
                 let routing = RoutingInfo::SingleNode(SingleNodeRoutingInfo::SpecificNode(route));
-                bounded(self.timeout, c.route_command(cmd, routing)).await?
+                bounded(self.timeout, c.clone().route_command(cmd, routing)).await?
             }
         };
         // As `query_async`: an error reply is an error.

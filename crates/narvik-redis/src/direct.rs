@@ -156,7 +156,7 @@ impl Direct {
     /// bounds the whole call, fallback included, by the store's timeout.
     pub(crate) async fn get(
         self: &Arc<Self>,
-        cluster: &mut ClusterConnection,
+        cluster: &ClusterConnection,
         key: &str,
     ) -> RedisResult<Value> {
         let mut cmd = redis::cmd("GET");
@@ -191,7 +191,7 @@ impl Direct {
         // master (no replica reads are configured).
         let route = Route::new(slot, SlotAddr::ReplicaOptional);
         let routing = RoutingInfo::SingleNode(SingleNodeRoutingInfo::SpecificNode(route));
-        cluster.route_command(cmd, routing).await
+        cluster.clone().route_command(cmd, routing).await
     }
 
     fn table(&self) -> Arc<Table> {

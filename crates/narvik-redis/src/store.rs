@@ -566,13 +566,10 @@ where
     /// One `GET`: the value carries the expiry in its head, equal to the
     /// key's own expiry (both are written together, at save and by each
     /// extension's script), so no second command is needed.
-    async fn fetch(
-        &self,
-        conn: &mut Connection,
-        id: &SessionId,
-    ) -> Result<Option<Session<D>>, Error> {
+    async fn fetch(&self, id: &SessionId) -> Result<Option<Session<D>>, Error> {
         const CONTEXT: &str = "fetch session";
-        let value = conn
+        let value = self
+            .conn
             .get(&self.keys.session(id))
             .await
             .map_err(store_error(CONTEXT))?;
@@ -642,7 +639,7 @@ where
     }
 
     async fn fetch_session(&self, id: &SessionId) -> Result<Option<Session<D>>, Error> {
-        self.fetch(&mut self.conn.clone(), id).await
+        self.fetch(id).await
     }
 
     /// Reads the owner, raises the index entry's score (only if the entry
@@ -735,10 +732,7 @@ where
             .await?;
         let mut sessions = Vec::with_capacity(ids.len());
         for batch in ids.chunks(BATCH) {
-            let fetches = batch.iter().map(|id| {
-                let mut conn = self.conn.clone();
-                async move { self.fetch(&mut conn, id).await }
-            });
+            let fetches = batch.iter().map(|id| self.fetch(id));
             sessions.extend(
                 try_join_all(fetches)
                     .await?
