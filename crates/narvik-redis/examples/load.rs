@@ -15,9 +15,10 @@
 //!    tower-sessions' store (`tower-sessions-redis-store`, on fred) through
 //!    its own `SessionStore::create`, holding the same thing: whose session
 //!    it is.
-//! 2. 64 tasks for a few seconds each: narvik's `validate_session`, then
-//!    tower-sessions' `SessionStore::load` (what its session layer calls
-//!    per request). ops/s, p50/p99. narvik runs on one multiplexed
+//! 2. 64 tasks: narvik's `validate_session` and tower-sessions'
+//!    `SessionStore::load` (what its session layer calls per request), in
+//!    6 rounds of 2 s that alternate which goes first; the median round of
+//!    each (ops/s, p50/p99) and the median of the rounds' ratios. narvik runs on one multiplexed
 //!    connection, so tower-sessions gets one fred client (one connection,
 //!    pipelined) for the like-for-like ratio, and also, on one server, the
 //!    pool of 6 clients its README sets up.
@@ -62,6 +63,11 @@ type FredClient = tower_sessions_redis_store::fred::prelude::Client;
 const SESSIONS: usize = 10_000;
 const TASKS: usize = 64;
 const RUN_FOR: Duration = Duration::from_secs(5);
+/// The narvik / tower-sessions comparison alternates who goes first over
+/// this many rounds of [`ROUND_FOR`] each, and reports medians: on a shared
+/// 2-core machine one long run of each swings by ±20% with the neighbours.
+const ROUNDS: usize = 6;
+const ROUND_FOR: Duration = Duration::from_secs(2);
 const WARM_UP: Duration = Duration::from_secs(1);
 const ONE_AT_A_TIME: usize = 20_000;
 /// The pool size in tower-sessions-redis-store's README.
@@ -135,6 +141,13 @@ where
     Ok(Figures::new(latencies, started.elapsed()))
 }
 
+/// The round with the median throughput.
+fn median_round(mut rounds: Vec<Figures>) -> Figures {
+    rounds.sort_by(|a, b| a.ops_per_sec.total_cmp(&b.ops_per_sec));
+    let mid = rounds.len() / 2;
+    rounds.swap_remove(mid)
+}
+
 /// tower-sessions' Redis store over some fred client, and the records it
 /// made.
 struct Tower<C: KeysInterface + Send + Sync> {
@@ -154,16 +167,18 @@ where
         }
     }
 
+    async fn run(self: &Arc<Self>, run_for: Duration) -> Result<Figures, BoxError> {
+        let tower = Arc::clone(self);
+        concurrent(run_for, move |i| {
+            let tower = Arc::clone(&tower);
+            async move { tower.load(i).await }
+        })
+        .await
+    }
+
     async fn measure(self: &Arc<Self>) -> Result<Figures, BoxError> {
-        let run = |run_for| {
-            let tower = Arc::clone(self);
-            concurrent(run_for, move |i| {
-                let tower = Arc::clone(&tower);
-                async move { tower.load(i).await }
-            })
-        };
-        run(WARM_UP).await?;
-        run(RUN_FOR).await
+        self.run(WARM_UP).await?;
+        self.run(RUN_FOR).await
     }
 }
 
@@ -338,15 +353,35 @@ async fn measure_all(
         })
     };
     validate(WARM_UP).await?;
-    let narvik_figures = validate(RUN_FOR).await?;
-    narvik_figures.print(&format!("narvik validate, {TASKS} tasks"));
-    let tower_figures = tower.measure().await?;
+    tower.run(WARM_UP).await?;
+    let (mut narvik_rounds, mut tower_rounds, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
+    for round in 0..ROUNDS {
+        let (n, t) = if round % 2 == 0 {
+            let n = validate(ROUND_FOR).await?;
+            (n, tower.run(ROUND_FOR).await?)
+        } else {
+            let t = tower.run(ROUND_FOR).await?;
+            (validate(ROUND_FOR).await?, t)
+        };
+        ratios.push(n.ops_per_sec / t.ops_per_sec);
+        narvik_rounds.push(n);
+        tower_rounds.push(t);
+    }
+    let narvik_figures = median_round(narvik_rounds);
+    narvik_figures.print(&format!("narvik validate, {TASKS} tasks (median round)"));
+    let tower_figures = median_round(tower_rounds);
     tower_figures.print(&format!(
-        "tower-sessions load, {TASKS} tasks, 1 fred client"
+        "tower-sessions load, {TASKS} tasks, 1 fred client (median)"
     ));
+    ratios.sort_by(f64::total_cmp);
     println!(
-        "ratio narvik / tower-sessions (1 client): {:.2} (target >= 1.0)",
-        narvik_figures.ops_per_sec / tower_figures.ops_per_sec
+        "ratio narvik / tower-sessions (1 client): median {:.2} (target >= 1.0); rounds {}",
+        ratios[ratios.len() / 2],
+        ratios
+            .iter()
+            .map(|r| format!("{r:.2}"))
+            .collect::<Vec<_>>()
+            .join(" ")
     );
     if let Target::Single(url) = target {
         let pool = Pool::new(Config::from_url(url)?, None, None, None, FRED_POOL)?;

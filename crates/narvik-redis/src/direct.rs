@@ -18,10 +18,11 @@
 //! Everything else the store does goes through the cluster connection.
 
 use std::io;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
+use arc_swap::ArcSwap;
 use futures_util::future::join_all;
 use redis::aio::{ConnectionLike, MultiplexedConnection};
 use redis::cluster_async::ClusterConnection;
@@ -40,7 +41,8 @@ const REFRESH_GAP: Duration = Duration::from_millis(100);
 /// The key's cluster slot, per the cluster spec: CRC16 (XMODEM) of the
 /// key, or of its hash tag (the text between the first `{` and the next
 /// `}`, if not empty), mod 16384. redis-rs computes the same
-/// (`Slot::for_key`) but does not expose the number.
+/// (`Slot::for_key`) but does not expose the number; the CRC is the
+/// `crc16` crate's, which redis-rs itself uses for this.
 pub(crate) fn slot(key: &[u8]) -> u16 {
     let tagged = key
         .iter()
@@ -51,18 +53,7 @@ pub(crate) fn slot(key: &[u8]) -> u16 {
             Some(&rest[..close])
         })
         .filter(|tag| !tag.is_empty());
-    let mut crc: u16 = 0;
-    for &byte in tagged.unwrap_or(key) {
-        crc ^= u16::from(byte) << 8;
-        for _ in 0..8 {
-            crc = if crc & 0x8000 == 0 {
-                crc << 1
-            } else {
-                (crc << 1) ^ 0x1021
-            };
-        }
-    }
-    crc % SLOTS as u16
+    crc16::State::<crc16::XMODEM>::calculate(tagged.unwrap_or(key)) % SLOTS as u16
 }
 
 /// A master and the store's own connection to it.
@@ -93,10 +84,10 @@ impl Table {
         }
     }
 
-    fn master(&self, slot: u16) -> Option<&Master> {
+    fn master(&self, slot: u16) -> Option<&Arc<Master>> {
         self.masters
             .get(usize::from(self.slots[usize::from(slot)]))?
-            .as_deref()
+            .as_ref()
     }
 }
 
@@ -107,7 +98,10 @@ pub(crate) struct Direct {
     base: ConnectionInfo,
     config: AsyncConnectionConfig,
     timeout: Duration,
-    table: RwLock<Arc<Table>>,
+    /// Read on every `GET`, replaced by a refresh: `ArcSwap` reads it
+    /// without a lock or a reference-count update, which would otherwise
+    /// be a write to one shared cache line per call from every thread.
+    table: ArcSwap<Table>,
     /// A call found the table possibly wrong since the last refresh began.
     stale: AtomicBool,
     /// A refresh task is running (at most one).
@@ -135,7 +129,7 @@ impl Direct {
                 .set_connection_timeout(Some(timeout))
                 .set_response_timeout(None),
             timeout,
-            table: RwLock::new(Arc::new(Table::empty())),
+            table: ArcSwap::from_pointee(Table::empty()),
             stale: AtomicBool::new(false),
             refreshing: AtomicBool::new(false),
             fallbacks: AtomicU64::new(0),
@@ -162,8 +156,10 @@ impl Direct {
         let mut cmd = redis::cmd("GET");
         cmd.arg(key);
         let slot = slot(key.as_bytes());
-        let table = self.table();
-        if let Some(master) = table.master(slot) {
+        // Not held across the round trip: a table guard is cheap only
+        // while few are live at once.
+        let master = self.table().master(slot).cloned();
+        if let Some(master) = &master {
             // Armed until the master answers with a value or nil; dropped
             // armed (an error reply, a failure, or the caller's timeout
             // dropping this future) it marks the table stale.
@@ -194,8 +190,8 @@ impl Direct {
         cluster.clone().route_command(cmd, routing).await
     }
 
-    fn table(&self) -> Arc<Table> {
-        Arc::clone(&self.table.read().unwrap_or_else(|e| e.into_inner()))
+    fn table(&self) -> arc_swap::Guard<Arc<Table>> {
+        self.table.load()
     }
 
     /// Asks for a refresh; starts the refresh task unless one is running.
@@ -242,7 +238,7 @@ impl Direct {
         .await
         .map_err(|_| timed_out())??;
         let ranges = parse_slots(reply)?;
-        let old = self.table();
+        let old = self.table.load_full();
 
         let mut addrs: Vec<(String, u16)> = Vec::new();
         let mut slots = vec![NONE; SLOTS];
@@ -293,7 +289,7 @@ impl Direct {
         .await;
 
         let complete = masters.iter().all(Option::is_some);
-        *self.table.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(Table { slots, masters });
+        self.table.store(Arc::new(Table { slots, masters }));
         self.refreshes.fetch_add(1, Ordering::Relaxed);
         if complete { Ok(()) } else { Err(timed_out()) }
     }
