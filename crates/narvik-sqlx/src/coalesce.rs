@@ -29,6 +29,35 @@ use std::sync::{Arc, Mutex, PoisonError};
 use narvik_core::{Error, SessionId};
 use tokio::sync::oneshot;
 
+/// Gets a connection for [`Coalescer::fetch`] without letting a
+/// cancelled wait abort a connection halfway open.
+///
+/// A waiting lookup stops waiting for a connection as soon as another
+/// task answers it, which drops its `acquire`. While the pool is still
+/// opening connections, that `acquire` may be the one opening a new
+/// connection: dropped mid-handshake, the server has started a backend for
+/// nothing and the pool stays small, so lookups queue on too few
+/// connections (seen as half the throughput and ten times the p99 under
+/// load). So while the pool is below its size, the wait runs in a task of
+/// its own, which finishes opening the connection and hands it back to the
+/// pool if nobody wants it any more. A full pool only hands out idle
+/// connections, and that wait is safe to drop.
+pub(crate) fn acquire<DB: sqlx::Database>(
+    pool: &sqlx::Pool<DB>,
+) -> impl Future<Output = Result<sqlx::pool::PoolConnection<DB>, sqlx::Error>> + Send + 'static {
+    let pool = pool.clone();
+    async move {
+        if pool.size() >= pool.options().get_max_connections() {
+            return pool.acquire().await;
+        }
+        let opening = tokio::spawn(pool.acquire());
+        match opening.await {
+            Ok(result) => result,
+            Err(e) => Err(sqlx::Error::Io(std::io::Error::other(e))),
+        }
+    }
+}
+
 /// The default for the most lookups one statement serves.
 pub(crate) const DEFAULT_MAX_BATCH: usize = 32;
 

@@ -41,7 +41,7 @@ use sqlx::pool::PoolConnection;
 use sqlx::types::time::OffsetDateTime;
 use sqlx::{AssertSqlSafe, Row, SqlSafeStr, SqlStr};
 
-use crate::coalesce::{Coalescer, DEFAULT_MAX_BATCH};
+use crate::coalesce::{self, Coalescer, DEFAULT_MAX_BATCH};
 use crate::columns::{
     decode_data, decode_id, encode_data, from_datetime, insert_error, to_datetime,
 };
@@ -370,7 +370,7 @@ where
                 .fetch(
                     *id,
                     context,
-                    || self.pool.acquire(),
+                    || coalesce::acquire(&self.pool),
                     |conn, ids| fetch_rows(&self.sql, conn, ids),
                 )
                 .await?

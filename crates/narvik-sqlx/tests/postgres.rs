@@ -199,6 +199,43 @@ async fn queued_lookups_are_served_together_and_each_gets_its_own_answer() {
     support::queued_lookups_each_get_their_own_answer(store.inner().clone(), unit, hold).await;
 }
 
+/// A lookup that stops waiting (answered by another task, or its caller
+/// gone) must not abort a connection the pool was opening for it: the
+/// pool would stay small under load while the server starts backends for
+/// nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_lookup_does_not_abort_a_connection_being_opened() {
+    let pool = pool_with(
+        PgPoolOptions::new().max_connections(2).min_connections(0),
+        connect_options(),
+    )
+    .await;
+    let store = store_on::<()>(pool).await;
+    let pool = store.inner().pool().clone();
+    // Hold every open connection, so a lookup has to open a new one.
+    let mut held = Vec::new();
+    while let Some(conn) = pool.try_acquire() {
+        held.push(conn);
+    }
+    assert!(pool.size() < 2, "the pool must have room to grow");
+    let before = pool.size();
+    let id = session("u", Timestamp::now() + HOUR, ()).id;
+    // Polled once, then dropped: the lookup has started waiting for a
+    // connection and gives up at once.
+    let gave_up =
+        tokio::time::timeout(Duration::from_micros(1), store.inner().fetch_session(&id)).await;
+    assert!(gave_up.is_err(), "the lookup cannot have finished");
+    for _ in 0..200 {
+        if pool.size() > before {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(pool.size(), before + 1, "the connection was opened anyway");
+    drop(held);
+    assert_eq!(store.fetch_session(&id).await.expect("fetch"), None);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_exhausted_pool_is_an_error_not_no_session() {
     let pool = pool_with(
