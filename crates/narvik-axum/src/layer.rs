@@ -8,7 +8,7 @@ use axum_core::response::{IntoResponse, Response};
 use http::header::WWW_AUTHENTICATE;
 use http::request::Parts;
 use http::{HeaderValue, StatusCode};
-use narvik_core::{Narvik, Token};
+use narvik_core::Narvik;
 use tower_layer::Layer;
 
 use crate::origin::OriginPolicy;
@@ -46,9 +46,7 @@ impl Options {
     }
 }
 
-/// What every request through one layer shares, behind one `Arc`: a
-/// request clones that `Arc` once, where a counter per part would be
-/// several atomic updates per request on lines both cores write.
+/// What every request through one layer shares, behind one `Arc`.
 pub(crate) struct Shared<S> {
     pub(crate) narvik: Arc<Narvik<S>>,
     pub(crate) options: Options,
@@ -59,26 +57,11 @@ pub(crate) struct Shared<S> {
 /// [`SessionManager`](crate::SessionManager) downcasts it back.
 pub(crate) trait LayerShared: Any + Send + Sync {
     fn options(&self) -> &Options;
-    fn cookie_name(&self) -> &str;
-    fn cookie_header(&self, token: &Token) -> String;
-    fn blank_cookie_header(&self) -> &str;
 }
 
 impl<S: Send + Sync + 'static> LayerShared for Shared<S> {
     fn options(&self) -> &Options {
         &self.options
-    }
-
-    fn cookie_name(&self) -> &str {
-        self.narvik.cookie_name()
-    }
-
-    fn cookie_header(&self, token: &Token) -> String {
-        self.narvik.create_cookie_header(token)
-    }
-
-    fn blank_cookie_header(&self) -> &str {
-        self.narvik.blank_cookie_header()
     }
 }
 

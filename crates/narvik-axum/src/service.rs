@@ -85,15 +85,15 @@ where
     }
 }
 
-/// What the request's cookie needs after validation, if the handler does
-/// not decide otherwise.
+/// What the response does with the session cookie: the handler's
+/// [`Action`] if it took one, else what validation found.
 enum CookieAfter {
     Keep,
-    /// Validation extended the session: send the cookie again with the new
-    /// `Max-Age` (SECURITY E.16).
-    Refresh(Token),
-    /// The cookie holds no valid session: clear it so the browser stops
-    /// sending it.
+    /// Set it: a sign-in's new token, or a session that validation extended,
+    /// sent again with the new `Max-Age` (SECURITY E.16).
+    Set(Token),
+    /// Clear it: a sign-out, or a cookie that holds no valid session (so
+    /// the browser stops sending it).
     Clear,
 }
 
@@ -200,14 +200,13 @@ where
     };
     let cookie_after = match (method, &current, token) {
         (Some(AuthMethod::Cookie), Some(valid), Some(token)) if valid.extended => {
-            Token::parse(token).map_or(CookieAfter::Keep, CookieAfter::Refresh)
+            Token::parse(token).map_or(CookieAfter::Keep, CookieAfter::Set)
         }
         (Some(AuthMethod::Cookie), None, _) => CookieAfter::Clear,
         _ => CookieAfter::Keep,
     };
-    // The request's clone of the shared part moves into its state.
     let state = Arc::new(RequestState {
-        shared: shared as Arc<dyn LayerShared>,
+        shared: Arc::clone(&shared) as Arc<dyn LayerShared>,
         current,
         method,
         origin,
@@ -218,28 +217,23 @@ where
     let response = inner.call(Request::from_parts(parts, body)).await?;
     let mut response = response.map(Body::new);
 
-    let token = match state.take_action() {
-        Some(Action::SetCookie(token)) => Some(Some(token)),
-        Some(Action::ClearCookie) => Some(None),
-        None => match cookie_after {
-            CookieAfter::Keep => None,
-            CookieAfter::Refresh(token) => Some(Some(token)),
-            CookieAfter::Clear => Some(None),
-        },
+    // The handler's decision wins over the layer's own.
+    let cookie = match state.take_action() {
+        Some(Action::SetCookie(token)) => CookieAfter::Set(token),
+        Some(Action::ClearCookie) => CookieAfter::Clear,
+        None => cookie_after,
     };
-    // Some(token): the session cookie; Some(None): the blank one.
-    if let Some(token) = token {
-        let shared = &state.shared;
-        let value = match &token {
-            Some(token) => shared.cookie_header(token),
-            None => shared.blank_cookie_header().to_owned(),
-        };
-        set_session_cookie(
-            response.headers_mut(),
-            value,
-            shared.cookie_name(),
-            token.is_some(),
-        );
+    let name = narvik.cookie_name();
+    match cookie {
+        CookieAfter::Keep => {}
+        CookieAfter::Set(token) => {
+            let value = narvik.create_cookie_header(&token);
+            set_session_cookie(response.headers_mut(), value, name, true);
+        }
+        CookieAfter::Clear => {
+            let value = narvik.blank_cookie_header().to_owned();
+            set_session_cookie(response.headers_mut(), value, name, false);
+        }
     }
     Ok(response)
 }
