@@ -3,7 +3,7 @@
 //!
 //! A server sends the session cookie as a `Set-Cookie` header on every
 //! sign-in and refresh, and formatting a [`Cookie`] attribute by attribute
-//! each time costs more than the rest of a sign-in's bookkeeping. So the
+//! each time was about a tenth of an axum sign-in's instructions. So the
 //! header text is also kept ready-made: formatted once by the `cookie`
 //! crate when the configuration is built, with only the token to fill in.
 

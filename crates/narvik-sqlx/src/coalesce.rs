@@ -58,6 +58,25 @@ pub(crate) fn acquire<DB: sqlx::Database>(
     }
 }
 
+/// The rows of a batch lookup, each with its session id from the `id`
+/// column.
+pub(crate) fn keyed_rows<R>(rows: Vec<R>) -> Result<Vec<(SessionId, R)>, sqlx::Error>
+where
+    R: sqlx::Row,
+    for<'r> &'r str: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    &'static str: sqlx::ColumnIndex<R>,
+{
+    let mut keyed = Vec::with_capacity(rows.len());
+    for row in rows {
+        let id: &str = row.try_get("id")?;
+        // Only ids that were asked for come back, and those all parse.
+        if let Ok(id) = crate::columns::decode_id(id) {
+            keyed.push((id, row));
+        }
+    }
+    Ok(keyed)
+}
+
 /// The default for the most lookups one statement serves.
 pub(crate) const DEFAULT_MAX_BATCH: usize = 32;
 

@@ -321,13 +321,7 @@ async fn fetch_rows(
             let id = chunk[i.min(chunk.len() - 1)];
             query = query.bind(id.to_string());
         }
-        for row in query.fetch_all(&mut *conn).await? {
-            let id: &str = row.try_get("id")?;
-            // Only ids that were asked for come back, and those all parse.
-            if let Ok(id) = decode_id(id) {
-                found.push((id, row));
-            }
-        }
+        found.extend(coalesce::keyed_rows(query.fetch_all(&mut *conn).await?)?);
     }
     Ok(found)
 }

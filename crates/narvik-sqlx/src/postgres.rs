@@ -325,15 +325,7 @@ async fn fetch_rows(
         .bind(hex)
         .fetch_all(&mut *conn)
         .await?;
-    let mut found = Vec::with_capacity(rows.len());
-    for row in rows {
-        let id: &str = row.try_get("id")?;
-        // Only ids that were asked for come back, and those all parse.
-        if let Ok(id) = decode_id(id) {
-            found.push((id, row));
-        }
-    }
-    Ok(found)
+    coalesce::keyed_rows(rows)
 }
 
 impl<D> SessionStore for PostgresStore<D>
