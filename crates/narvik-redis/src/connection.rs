@@ -5,10 +5,10 @@ use std::io;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::direct::Direct;
+use crate::direct::{self, Direct};
 use redis::aio::{ConnectionLike, ConnectionManager};
 use redis::cluster_async::ClusterConnection;
-use redis::cluster_routing::{Route, RoutingInfo, SingleNodeRoutingInfo, SlotAddr};
+use redis::cluster_routing::{RoutingInfo, SingleNodeRoutingInfo};
 use redis::{Cmd, Pipeline, RedisError, RedisFuture, RedisResult, Value};
 
 /// Where a `SCAN` runs: the one server, or one master of a cluster.
@@ -83,16 +83,10 @@ impl Connection {
             }
             Inner::Cluster(c, Some(direct)) => bounded(self.timeout, direct.get(c, key)).await?,
             Inner::Cluster(c, None) => {
-                // Sent routed and by value, where `query_async` would have
-                // the client copy it and work out its route first.
                 let mut cmd = redis::cmd("GET");
                 cmd.arg(key);
-                // The route the client gives a read of one key: its slot's
-                // master (no replica reads are configured); MOVED and ASK
-                // are followed inside as for any command.
-                let route = Route::with_key(key, SlotAddr::ReplicaOptional);
-                let routing = RoutingInfo::SingleNode(SingleNodeRoutingInfo::SpecificNode(route));
-                bounded(self.timeout, c.clone().route_command(cmd, routing)).await?
+                let slot = direct::slot(key.as_bytes());
+                bounded(self.timeout, direct::cluster_read(c, cmd, slot)).await?
             }
         };
         // As `query_async`: an error reply is an error.

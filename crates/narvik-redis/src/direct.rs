@@ -56,6 +56,21 @@ pub(crate) fn slot(key: &[u8]) -> u16 {
     crc16::State::<crc16::XMODEM>::calculate(tagged.unwrap_or(key)) % SLOTS as u16
 }
 
+/// Sends the read `cmd` of a key in `slot` through the cluster client,
+/// routed as the client itself would route it (the slot's master; no
+/// replica reads are configured) and by value, where `query_async` would
+/// copy the command and work out its route first. `MOVED` and `ASK` are
+/// followed inside, as for any command.
+pub(crate) async fn cluster_read(
+    cluster: &ClusterConnection,
+    cmd: redis::Cmd,
+    slot: u16,
+) -> RedisResult<Value> {
+    let route = Route::new(slot, SlotAddr::ReplicaOptional);
+    let routing = RoutingInfo::SingleNode(SingleNodeRoutingInfo::SpecificNode(route));
+    cluster.clone().route_command(cmd, routing).await
+}
+
 /// A master and the store's own connection to it.
 struct Master {
     host: String,
@@ -183,11 +198,7 @@ impl Direct {
             self.mark_stale(cluster);
         }
         self.fallbacks.fetch_add(1, Ordering::Relaxed);
-        // The route the cluster client gives a read of one key: its slot's
-        // master (no replica reads are configured).
-        let route = Route::new(slot, SlotAddr::ReplicaOptional);
-        let routing = RoutingInfo::SingleNode(SingleNodeRoutingInfo::SpecificNode(route));
-        cluster.clone().route_command(cmd, routing).await
+        cluster_read(cluster, cmd, slot).await
     }
 
     fn table(&self) -> arc_swap::Guard<Arc<Table>> {
