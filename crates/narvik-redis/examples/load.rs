@@ -18,7 +18,9 @@
 //! 2. 64 tasks: narvik's `validate_session` and tower-sessions'
 //!    `SessionStore::load` (what its session layer calls per request), in
 //!    6 rounds of 2 s that alternate which goes first; the median round of
-//!    each (ops/s, p50/p99) and the median of the rounds' ratios. narvik runs on one multiplexed
+//!    each (ops/s, p50/p99) and the median of the rounds' ratios. narvik
+//!    runs twice: as configured by default, and with read batching off
+//!    (`read_batch_size(1)`, one `GET` per validate). narvik runs on one multiplexed
 //!    connection, so tower-sessions gets one fred client (one connection,
 //!    pipelined) for the like-for-like ratio, and also, on one server, the
 //!    pool of 6 clients its README sets up.
@@ -286,10 +288,15 @@ fn redis_benchmark(label: &str, args: &[String]) -> Option<f64> {
 async fn bench(target: &Target, label: &str) -> Result<(), BoxError> {
     let prefix = format!("narvik-bench-{}", &Token::generate()?.as_str()[..12]);
     let builder = RedisStore::builder().key_prefix(&prefix);
-    let store: RedisStore<()> = match target {
-        Target::Single(url) => builder.connect(url).await?,
-        Target::Cluster(nodes) => builder.connect_cluster(nodes).await?,
+    let connect = |builder: narvik_redis::RedisStoreBuilder| async move {
+        match target {
+            Target::Single(url) => builder.connect::<()>(url).await,
+            Target::Cluster(nodes) => builder.connect_cluster::<(), _>(nodes).await,
+        }
     };
+    let store = connect(builder.clone()).await?;
+    // The same sessions, read one `GET` per validate (batching off).
+    let unbatched = connect(builder.read_batch_size(1)).await?;
 
     let fred = FredClient::new(fred_config(target)?, None, None, None);
     fred.init().await?;
@@ -297,7 +304,7 @@ async fn bench(target: &Target, label: &str) -> Result<(), BoxError> {
 
     let result = async {
         let tower = Arc::new(seed_tower(tower).await?);
-        let outcome = measure_all(target, label, &store, &tower).await;
+        let outcome = measure_all(target, label, &store, &unbatched, &tower).await;
         delete_tower_records(&tower.store, &tower.ids).await;
         outcome
     }
@@ -312,9 +319,11 @@ async fn measure_all(
     target: &Target,
     label: &str,
     store: &RedisStore<()>,
+    unbatched: &RedisStore<()>,
     tower: &Arc<Tower<FredClient>>,
 ) -> Result<(), BoxError> {
     let narvik = Arc::new(Narvik::new(store.clone()));
+    let narvik_unbatched = Arc::new(Narvik::new(unbatched.clone()));
     let mut tokens = Vec::with_capacity(SESSIONS);
     for i in 0..SESSIONS {
         tokens.push(
@@ -338,9 +347,10 @@ async fn measure_all(
         store.key_prefix()
     );
 
-    // 1. 64 concurrent tasks, narvik then tower-sessions.
-    let validate = |run_for| {
-        let (narvik, tokens) = (Arc::clone(&narvik), Arc::clone(&tokens));
+    // 1. 64 concurrent tasks: narvik, narvik with read batching off, and
+    // tower-sessions, in an order that rotates every round.
+    let validate = |narvik: &Arc<Narvik<RedisStore<()>>>, run_for| {
+        let (narvik, tokens) = (Arc::clone(narvik), Arc::clone(&tokens));
         concurrent(run_for, move |i| {
             let (narvik, tokens) = (Arc::clone(&narvik), Arc::clone(&tokens));
             async move {
@@ -352,37 +362,54 @@ async fn measure_all(
             }
         })
     };
-    validate(WARM_UP).await?;
+    validate(&narvik, WARM_UP).await?;
+    validate(&narvik_unbatched, WARM_UP).await?;
     tower.run(WARM_UP).await?;
-    let (mut narvik_rounds, mut tower_rounds, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut narvik_rounds, mut unbatched_rounds, mut tower_rounds) =
+        (Vec::new(), Vec::new(), Vec::new());
+    let (mut ratios, mut unbatched_ratios) = (Vec::new(), Vec::new());
     for round in 0..ROUNDS {
-        let (n, t) = if round % 2 == 0 {
-            let n = validate(ROUND_FOR).await?;
-            (n, tower.run(ROUND_FOR).await?)
-        } else {
-            let t = tower.run(ROUND_FOR).await?;
-            (validate(ROUND_FOR).await?, t)
+        let [mut n, mut u, mut t] = [None, None, None];
+        for turn in 0..3 {
+            match (round + turn) % 3 {
+                0 => n = Some(validate(&narvik, ROUND_FOR).await?),
+                1 => u = Some(validate(&narvik_unbatched, ROUND_FOR).await?),
+                _ => t = Some(tower.run(ROUND_FOR).await?),
+            }
+        }
+        let (Some(n), Some(u), Some(t)) = (n, u, t) else {
+            unreachable!("each of the three ran in this round");
         };
         ratios.push(n.ops_per_sec / t.ops_per_sec);
+        unbatched_ratios.push(u.ops_per_sec / t.ops_per_sec);
         narvik_rounds.push(n);
+        unbatched_rounds.push(u);
         tower_rounds.push(t);
     }
     let narvik_figures = median_round(narvik_rounds);
     narvik_figures.print(&format!("narvik validate, {TASKS} tasks (median round)"));
+    median_round(unbatched_rounds).print(&format!(
+        "narvik validate, read batching off, {TASKS} tasks (median)"
+    ));
     let tower_figures = median_round(tower_rounds);
     tower_figures.print(&format!(
         "tower-sessions load, {TASKS} tasks, 1 fred client (median)"
     ));
-    ratios.sort_by(f64::total_cmp);
-    println!(
-        "ratio narvik / tower-sessions (1 client): median {:.2} (target >= 1.0); rounds {}",
-        ratios[ratios.len() / 2],
-        ratios
-            .iter()
-            .map(|r| format!("{r:.2}"))
-            .collect::<Vec<_>>()
-            .join(" ")
-    );
+    for (name, mut ratios) in [
+        ("narvik", ratios),
+        ("narvik, batching off,", unbatched_ratios),
+    ] {
+        ratios.sort_by(f64::total_cmp);
+        println!(
+            "ratio {name} / tower-sessions (1 client): median {:.2} (target >= 1.0); rounds {}",
+            ratios[ratios.len() / 2],
+            ratios
+                .iter()
+                .map(|r| format!("{r:.2}"))
+                .collect::<Vec<_>>()
+                .join(" ")
+        );
+    }
     if let Target::Single(url) = target {
         let pool = Pool::new(Config::from_url(url)?, None, None, None, FRED_POOL)?;
         pool.init().await?;

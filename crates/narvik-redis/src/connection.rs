@@ -6,10 +6,73 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::direct::{self, Direct};
+use narvik_coalesce::Coalescer;
 use redis::aio::{ConnectionLike, ConnectionManager};
 use redis::cluster_async::ClusterConnection;
 use redis::cluster_routing::{RoutingInfo, SingleNodeRoutingInfo};
 use redis::{Cmd, Pipeline, RedisError, RedisFuture, RedisResult, Value};
+use tokio::sync::Semaphore;
+
+/// Batches of `GET`s in flight at once, on the one server's connection or
+/// across a cluster's masters. Past this, validations queue, and the next
+/// batch takes them all.
+pub(crate) const READS_IN_FLIGHT: usize = 4;
+
+/// The one server's `GET`s, coalesced: at most [`READS_IN_FLIGHT`]
+/// pipelines in flight, and validations that arrive meanwhile wait for
+/// the next one, which serves all of them (up to the store's read batch
+/// size; 1 turns this off). The multiplexed connection would pipeline them
+/// anyway, but one command at a time: a task hand-off, a reply channel and
+/// a wake-up each. As one pipeline they pay those once.
+pub(crate) struct Reads {
+    lookups: Coalescer<String, Value, RedisError>,
+    in_flight: Arc<Semaphore>,
+}
+
+impl Reads {
+    fn new(max_batch: usize) -> Self {
+        Self {
+            lookups: Coalescer::new(max_batch),
+            in_flight: Arc::new(Semaphore::new(READS_IN_FLIGHT)),
+        }
+    }
+
+    /// `GET key`, in whichever pipeline comes first; an error reply for
+    /// this key is its own (as a `Value`), a failed pipeline fails all.
+    async fn get(&self, conn: &ConnectionManager, key: String) -> RedisResult<Value> {
+        if self.lookups.max_batch() == 1 {
+            let mut cmd = redis::cmd("GET");
+            cmd.arg(key);
+            return conn.clone().req_packed_command(&cmd).await;
+        }
+        let reply = self
+            .lookups
+            .fetch(
+                key,
+                || async {
+                    Arc::clone(&self.in_flight)
+                        .acquire_owned()
+                        .await
+                        .map_err(|_| RedisError::from(io::Error::other("read slots closed")))
+                },
+                |permit, keys| async move {
+                    let mut pipe = redis::pipe();
+                    for key in &keys {
+                        pipe.cmd("GET").arg(key);
+                    }
+                    let values = conn
+                        .clone()
+                        .req_packed_commands(&pipe, 0, keys.len())
+                        .await?;
+                    drop(permit);
+                    Ok(keys.into_iter().zip(values).collect())
+                },
+            )
+            .await
+            .map_err(Arc::unwrap_or_clone)?;
+        Ok(reply.map_or(Value::Nil, Arc::unwrap_or_clone))
+    }
+}
 
 /// Where a `SCAN` runs: the one server, or one master of a cluster.
 #[derive(Debug, Clone)]
@@ -23,8 +86,9 @@ pub(crate) enum ScanTarget {
 #[derive(Clone)]
 enum Inner {
     /// Reconnects by itself: a dropped connection fails the calls in
-    /// flight and starts a new connection in the background.
-    Single(ConnectionManager),
+    /// flight and starts a new connection in the background. With the
+    /// coalesced read path ([`Reads`]) for `GET`.
+    Single(ConnectionManager, Arc<Reads>),
     /// Keeps a connection per node, follows `MOVED`/`ASK` and refreshes
     /// the slot map, reconnecting to nodes as needed. With the direct read
     /// path ([`Direct`]) for `GET`, which falls back to it.
@@ -39,9 +103,9 @@ pub(crate) struct Connection {
 }
 
 impl Connection {
-    pub(crate) fn single(manager: ConnectionManager, timeout: Duration) -> Self {
+    pub(crate) fn single(manager: ConnectionManager, timeout: Duration, read_batch: usize) -> Self {
         Self {
-            inner: Inner::Single(manager),
+            inner: Inner::Single(manager, Arc::new(Reads::new(read_batch))),
             timeout,
         }
     }
@@ -69,22 +133,27 @@ impl Connection {
         }
     }
 
+    /// See [`crate::RedisStore::read_batch_counts`].
+    pub(crate) fn read_batch_counts(&self) -> (u64, u64) {
+        match &self.inner {
+            Inner::Single(_, reads) => reads.lookups.counts(),
+            Inner::Cluster(_, Some(direct)) => direct.read_batch_counts(),
+            Inner::Cluster(_, None) => (0, 0),
+        }
+    }
+
     /// `GET key`: the hot path, one per validation. In a cluster it goes
     /// straight to the key's master ([`Direct`]), falling back to the
     /// cluster client; one timeout bounds the whole call, fallback
     /// included. By `&self`: the direct path clones no cluster handle
     /// unless it falls back.
-    pub(crate) async fn get(&self, key: &str) -> RedisResult<Option<Vec<u8>>> {
+    pub(crate) async fn get(&self, key: String) -> RedisResult<Option<Vec<u8>>> {
         let reply = match &self.inner {
-            Inner::Single(c) => {
-                let mut cmd = redis::cmd("GET");
-                cmd.arg(key);
-                bounded(self.timeout, c.clone().req_packed_command(&cmd)).await?
-            }
+            Inner::Single(c, reads) => bounded(self.timeout, reads.get(c, key)).await?,
             Inner::Cluster(c, Some(direct)) => bounded(self.timeout, direct.get(c, key)).await?,
             Inner::Cluster(c, None) => {
                 let mut cmd = redis::cmd("GET");
-                cmd.arg(key);
+                cmd.arg(&key);
                 let slot = direct::slot(key.as_bytes());
                 bounded(self.timeout, direct::cluster_read(c, cmd, slot)).await?
             }
@@ -181,7 +250,7 @@ impl ConnectionLike for Connection {
     fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
         let timeout = self.timeout;
         match &mut self.inner {
-            Inner::Single(c) => Box::pin(bounded(timeout, c.req_packed_command(cmd))),
+            Inner::Single(c, _) => Box::pin(bounded(timeout, c.req_packed_command(cmd))),
             Inner::Cluster(c, _) => Box::pin(bounded(timeout, c.req_packed_command(cmd))),
         }
     }
@@ -194,7 +263,7 @@ impl ConnectionLike for Connection {
     ) -> RedisFuture<'a, Vec<Value>> {
         let timeout = self.timeout;
         match &mut self.inner {
-            Inner::Single(c) => Box::pin(bounded(
+            Inner::Single(c, _) => Box::pin(bounded(
                 timeout,
                 c.req_packed_commands(pipeline, offset, count),
             )),
@@ -207,7 +276,7 @@ impl ConnectionLike for Connection {
 
     fn get_db(&self) -> i64 {
         match &self.inner {
-            Inner::Single(c) => c.get_db(),
+            Inner::Single(c, _) => c.get_db(),
             Inner::Cluster(c, _) => c.get_db(),
         }
     }

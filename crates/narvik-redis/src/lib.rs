@@ -111,6 +111,21 @@
 //! store (eviction, a manual `DEL`, a crash between a delete's two steps);
 //! listing skips them and they go when their score passes.
 //!
+//! # Reads under load
+//!
+//! Validation is one `GET`. When many validations run at once, the store
+//! sends their `GET`s in batches: at most four batches are in flight, and
+//! validations that arrive meanwhile wait for the next batch, which takes
+//! all of them (up to [`DEFAULT_READ_BATCH`];
+//! [`RedisStoreBuilder::read_batch_size`]). A batch is one pipeline per
+//! server, so the client's per-command work (a task hand-off, a reply
+//! channel, a wake-up) is paid once per batch instead of once per read.
+//! Each validation still gets its own reply, including its own error
+//! reply; a batch that fails (a dropped connection) fails each read in
+//! it, as it would have failed alone. A lone validation goes at once, in a
+//! batch of one. The batching itself is the `narvik-coalesce` crate,
+//! shared with the SQL stores.
+//!
 //! # Reads in a cluster
 //!
 //! Validation is one `GET`, and in a cluster it does not go through the
@@ -120,7 +135,8 @@
 //! its own copy of the slot map (`CLUSTER SLOTS`, read through the cluster
 //! client) and one multiplexed connection per master, computes the key's
 //! slot (CRC16 of the key, or of its `{hash tag}`, mod 16384) and sends
-//! the `GET` straight to that master: one hand-off, as on one server.
+//! the `GET` straight to that master: one hand-off, as on one server. A
+//! batch of reads is split by master, one pipeline to each.
 //!
 //! The copy is a shortcut, never the authority. A `GET` that gets
 //! anything but a value or nil from it (`MOVED` or `ASK` during a slot
@@ -166,4 +182,7 @@ mod scripts;
 mod store;
 
 pub use keys::MAX_PREFIX_LEN;
-pub use store::{DEFAULT_KEY_PREFIX, DEFAULT_TIMEOUT, MAX_EXPIRY, RedisStore, RedisStoreBuilder};
+pub use store::{
+    DEFAULT_KEY_PREFIX, DEFAULT_READ_BATCH, DEFAULT_TIMEOUT, MAX_EXPIRY, RedisStore,
+    RedisStoreBuilder,
+};

@@ -147,6 +147,87 @@ async fn undecodable_value_is_a_data_error_naming_the_session(target: Target) {
     }
 }
 
+/// Validations that arrive together share pipelines of `GET`s, and each
+/// still gets exactly its own answer: its session, none, or its own error
+/// (a key of another type, an undecodable value) without failing the
+/// others in its batch.
+async fn concurrent_fetches_share_pipelines_and_each_gets_its_own_answer(target: Target) {
+    let store = TestStore::new(target.clone(), "batch").await;
+    let mut raw = Raw::connect(&target).await;
+    let mut saved = Vec::new();
+    for i in 0..40 {
+        let s = session(&format!("batch-user-{i}"), Timestamp::now() + HOUR);
+        store.save_session(&s).await.expect("save");
+        saved.push(s);
+    }
+    let unknown: Vec<SessionId> = (0..20)
+        .map(|_| Token::generate().expect("os rng").session_id())
+        .collect();
+    let wrong_type = Token::generate().expect("os rng").session_id();
+    let _: () = raw
+        .query(
+            redis::cmd("RPUSH")
+                .arg(store.inner().session_key(&wrong_type))
+                .arg("x"),
+        )
+        .await;
+    let undecodable = Token::generate().expect("os rng").session_id();
+    let _: () = raw
+        .query(
+            redis::cmd("SET")
+                .arg(store.inner().session_key(&undecodable))
+                .arg("{not json")
+                .arg("PX")
+                .arg(60_000),
+        )
+        .await;
+
+    let (batches_before, served_before) = store.inner().read_batch_counts();
+    let store = Arc::new(store);
+    let mut tasks = Vec::new();
+    // Every id three times over, in an interleaved order.
+    for round in 0..3 {
+        let ids = saved
+            .iter()
+            .map(|s| s.id)
+            .chain(unknown.iter().copied())
+            .chain([wrong_type, undecodable]);
+        for id in ids.skip(round) {
+            let store = Arc::clone(&store);
+            tasks.push(tokio::spawn(
+                async move { (id, store.fetch_session(&id).await) },
+            ));
+        }
+    }
+    let lookups = tasks.len() as u64;
+    for task in tasks {
+        let (id, found) = task.await.expect("task");
+        if let Some(s) = saved.iter().find(|s| s.id == id) {
+            let found = found.expect("a saved session").expect("found");
+            assert_eq!((found.id, &found.user_id), (id, &s.user_id));
+        } else if id == wrong_type {
+            assert!(
+                matches!(found, Err(Error::Store { .. })),
+                "a list under a session key is a store error, got {found:?}"
+            );
+        } else if id == undecodable {
+            assert!(
+                matches!(found, Err(Error::Data { id: bad, .. }) if bad == id),
+                "got {found:?}"
+            );
+        } else {
+            assert!(matches!(found, Ok(None)), "an unknown id gave {found:?}");
+        }
+    }
+    let (batches, served) = store.inner().read_batch_counts();
+    let (batches, served) = (batches - batches_before, served - served_before);
+    assert_eq!(served, lookups, "every fetch went through a batch");
+    assert!(
+        batches < lookups,
+        "{lookups} concurrent fetches took {batches} pipelines"
+    );
+}
+
 async fn purge_removes_stale_index_entries_and_counts_only_sessions(target: Target) {
     let store = TestStore::new(target.clone(), "stale").await;
     let mut raw = Raw::connect(&target).await;
@@ -304,6 +385,12 @@ macro_rules! against {
             ));
         }
         #[test]
+        fn concurrent_fetches_share_pipelines_and_each_gets_its_own_answer() {
+            super::runtime().block_on(
+                super::concurrent_fetches_share_pipelines_and_each_gets_its_own_answer($target),
+            );
+        }
+        #[test]
         fn purge_removes_stale_index_entries_and_counts_only_sessions() {
             super::runtime().block_on(
                 super::purge_removes_stale_index_entries_and_counts_only_sessions($target),
@@ -450,7 +537,8 @@ fn fetch_follows_ask_and_moved_while_the_slot_migrates() {
             let () = node.0.query(&setslot("NODE", &to_id)).await;
         }
         let (fallbacks, _) = store.direct_read_counts().expect("a cluster store");
-        fetched().await;
+        // Several at once, so that a batch meets the MOVED replies.
+        futures_util::future::join_all((0..8).map(|_| fetched())).await;
         let (after_moved, refreshes) = store.direct_read_counts().expect("a cluster store");
         assert!(
             after_moved > fallbacks,

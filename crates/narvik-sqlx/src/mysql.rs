@@ -363,11 +363,11 @@ where
             self.lookups
                 .fetch(
                     *id,
-                    context,
                     || coalesce::acquire(&self.pool),
                     |conn, ids| fetch_rows(&self.sql, conn, ids),
                 )
-                .await?
+                .await
+                .map_err(|e| Error::store(context, e))?
         };
         row.map(|row| {
             let user_id = row
