@@ -6,73 +6,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::direct::{self, Direct};
-use narvik_coalesce::Coalescer;
+use crate::reads::Reads;
 use redis::aio::{ConnectionLike, ConnectionManager};
 use redis::cluster_async::ClusterConnection;
 use redis::cluster_routing::{RoutingInfo, SingleNodeRoutingInfo};
 use redis::{Cmd, Pipeline, RedisError, RedisFuture, RedisResult, Value};
-use tokio::sync::Semaphore;
-
-/// Batches of `GET`s in flight at once, on the one server's connection or
-/// across a cluster's masters. Past this, validations queue, and the next
-/// batch takes them all.
-pub(crate) const READS_IN_FLIGHT: usize = 4;
-
-/// The one server's `GET`s, coalesced: at most [`READS_IN_FLIGHT`]
-/// pipelines in flight, and validations that arrive meanwhile wait for
-/// the next one, which serves all of them (up to the store's read batch
-/// size; 1 turns this off). The multiplexed connection would pipeline them
-/// anyway, but one command at a time: a task hand-off, a reply channel and
-/// a wake-up each. As one pipeline they pay those once.
-pub(crate) struct Reads {
-    lookups: Coalescer<String, Value, RedisError>,
-    in_flight: Arc<Semaphore>,
-}
-
-impl Reads {
-    fn new(max_batch: usize) -> Self {
-        Self {
-            lookups: Coalescer::new(max_batch),
-            in_flight: Arc::new(Semaphore::new(READS_IN_FLIGHT)),
-        }
-    }
-
-    /// `GET key`, in whichever pipeline comes first; an error reply for
-    /// this key is its own (as a `Value`), a failed pipeline fails all.
-    async fn get(&self, conn: &ConnectionManager, key: String) -> RedisResult<Value> {
-        if self.lookups.max_batch() == 1 {
-            let mut cmd = redis::cmd("GET");
-            cmd.arg(key);
-            return conn.clone().req_packed_command(&cmd).await;
-        }
-        let reply = self
-            .lookups
-            .fetch(
-                key,
-                || async {
-                    Arc::clone(&self.in_flight)
-                        .acquire_owned()
-                        .await
-                        .map_err(|_| RedisError::from(io::Error::other("read slots closed")))
-                },
-                |permit, keys| async move {
-                    let mut pipe = redis::pipe();
-                    for key in &keys {
-                        pipe.cmd("GET").arg(key);
-                    }
-                    let values = conn
-                        .clone()
-                        .req_packed_commands(&pipe, 0, keys.len())
-                        .await?;
-                    drop(permit);
-                    Ok(keys.into_iter().zip(values).collect())
-                },
-            )
-            .await
-            .map_err(Arc::unwrap_or_clone)?;
-        Ok(reply.map_or(Value::Nil, Arc::unwrap_or_clone))
-    }
-}
 
 /// Where a `SCAN` runs: the one server, or one master of a cluster.
 #[derive(Debug, Clone)]
@@ -136,7 +74,7 @@ impl Connection {
     /// See [`crate::RedisStore::read_batch_counts`].
     pub(crate) fn read_batch_counts(&self) -> (u64, u64) {
         match &self.inner {
-            Inner::Single(_, reads) => reads.lookups.counts(),
+            Inner::Single(_, reads) => reads.counts(),
             Inner::Cluster(_, Some(direct)) => direct.read_batch_counts(),
             Inner::Cluster(_, None) => (0, 0),
         }

@@ -24,16 +24,14 @@ use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use futures_util::future::join_all;
-use narvik_coalesce::Coalescer;
-use redis::aio::{ConnectionLike, MultiplexedConnection};
+use redis::aio::MultiplexedConnection;
 use redis::cluster_async::ClusterConnection;
 use redis::cluster_routing::{Route, RoutingInfo, SingleNodeRoutingInfo, SlotAddr};
 use redis::{
     AsyncConnectionConfig, Client, ConnectionAddr, ConnectionInfo, RedisError, RedisResult, Value,
 };
-use tokio::sync::Semaphore;
 
-use crate::connection::READS_IN_FLIGHT;
+use crate::reads::Reads;
 
 /// Slots in a Redis Cluster.
 const SLOTS: usize = 16384;
@@ -80,6 +78,8 @@ struct Master {
     host: String,
     port: u16,
     conn: MultiplexedConnection,
+    /// The validation `GET`s on `conn`.
+    reads: Reads,
     /// Set when a call on `conn` failed or timed out: the next refresh
     /// opens a new connection rather than reusing this one (a multiplexed
     /// connection does not reconnect by itself).
@@ -129,9 +129,8 @@ pub(crate) struct Direct {
     fallbacks: AtomicU64,
     /// Refreshes that read the map.
     refreshes: AtomicU64,
-    /// Validations waiting for a batch, and the batches in flight.
-    lookups: Coalescer<String, RedisResult<Value>, RedisError>,
-    in_flight: Arc<Semaphore>,
+    /// The most `GET`s per pipeline to a master.
+    read_batch: usize,
 }
 
 impl Direct {
@@ -160,8 +159,7 @@ impl Direct {
             refreshing: AtomicBool::new(false),
             fallbacks: AtomicU64::new(0),
             refreshes: AtomicU64::new(0),
-            lookups: Coalescer::new(read_batch),
-            in_flight: Arc::new(Semaphore::new(READS_IN_FLIGHT)),
+            read_batch,
         })
     }
 
@@ -173,132 +171,58 @@ impl Direct {
         )
     }
 
-    /// See [`crate::RedisStore::read_batch_counts`].
+    /// See [`crate::RedisStore::read_batch_counts`]: summed over the
+    /// connections of the current slot map.
     pub(crate) fn read_batch_counts(&self) -> (u64, u64) {
-        self.lookups.counts()
+        self.table()
+            .masters
+            .iter()
+            .flatten()
+            .map(|master| master.reads.counts())
+            .fold((0, 0), |(b, s), (mb, ms)| (b + mb, s + ms))
     }
 
     /// `GET key`: on the slot's master if the table knows it and it
-    /// answers with a value or nil, else through `cluster`. Coalesced
-    /// with the other validations waiting (see [`crate::connection`]): a
-    /// batch goes out as one pipeline per master. The caller bounds the
-    /// whole call, fallback included, by the store's timeout.
+    /// answers with a value or nil, else through `cluster`. On the
+    /// master's connection the `GET` is coalesced with the others waiting
+    /// for that master ([`Reads`]). The caller bounds the whole call,
+    /// fallback included, by the store's timeout.
     pub(crate) async fn get(
         self: &Arc<Self>,
         cluster: &ClusterConnection,
         key: String,
     ) -> RedisResult<Value> {
-        if self.lookups.max_batch() == 1 {
-            let keys = [key];
-            return self
-                .get_many(cluster, &keys)
-                .await
-                .pop()
-                .unwrap_or(Ok(Value::Nil));
-        }
-        let reply = self
-            .lookups
-            .fetch(
-                key,
-                || async {
-                    Arc::clone(&self.in_flight)
-                        .acquire_owned()
-                        .await
-                        .map_err(|_| RedisError::from(io::Error::other("read slots closed")))
-                },
-                |permit, keys| async move {
-                    let replies = self.get_many(cluster, &keys).await;
-                    drop(permit);
-                    Ok(keys.into_iter().zip(replies).collect())
-                },
-            )
-            .await
-            .map_err(Arc::unwrap_or_clone)?;
-        reply.map_or(Ok(Value::Nil), Arc::unwrap_or_clone)
-    }
-
-    /// The `GET`s of a batch, a reply for each key in order: one pipeline
-    /// to each master the table knows for them; then each key that got
-    /// neither a value nor nil there (no known master, an error reply
-    /// such as `MOVED`, a failed or hung connection) through `cluster`,
-    /// one call each, and the table is marked stale.
-    async fn get_many(
-        self: &Arc<Self>,
-        cluster: &ClusterConnection,
-        keys: &[String],
-    ) -> Vec<RedisResult<Value>> {
-        let slots: Vec<u16> = keys.iter().map(|key| slot(key.as_bytes())).collect();
-        // By master: the master and the positions of its keys. The table
-        // guard is not held across the round trips (it is cheap only
-        // while few are live at once).
-        let mut groups: Vec<(Arc<Master>, Vec<usize>)> = Vec::new();
-        {
-            let table = self.table();
-            for (i, &slot) in slots.iter().enumerate() {
-                let Some(master) = table.master(slot) else {
-                    continue;
-                };
-                match groups.iter_mut().find(|(m, _)| Arc::ptr_eq(m, master)) {
-                    Some((_, positions)) => positions.push(i),
-                    None => groups.push((Arc::clone(master), vec![i])),
-                }
-            }
-        }
-        let sent = join_all(groups.iter().map(|(master, positions)| async move {
-            let mut pipe = redis::pipe();
-            for &i in positions {
-                pipe.cmd("GET").arg(&keys[i]);
-            }
-            // Armed until the master answers; dropped armed (a failure,
-            // or the caller's timeout dropping this future) it marks the
-            // connection broken and the table stale.
+        let slot = slot(key.as_bytes());
+        // Not held across the round trip: a table guard is cheap only
+        // while few are live at once.
+        let master = self.table().master(slot).cloned();
+        if let Some(master) = &master {
+            // Armed until the master answers with a value or nil; dropped
+            // armed (an error reply, a failure, or the caller's timeout
+            // dropping this future) it marks the table stale.
             let mut miss = Miss {
                 direct: self,
                 cluster,
                 broken: Some(master),
                 armed: true,
             };
-            let result = master
-                .conn
-                .clone()
-                .req_packed_commands(&pipe, 0, positions.len())
-                .await;
-            match &result {
-                Ok(_) => miss.armed = false,
-                // The connection itself is fine.
+            match master.reads.get(&master.conn, key.clone()).await {
+                // MOVED, ASK, CLUSTERDOWN, ...: the connection itself is fine.
+                Ok(Value::ServerError(_)) => miss.broken = None,
+                Ok(reply) => {
+                    miss.armed = false;
+                    return Ok(reply);
+                }
                 Err(e) if !(e.is_io_error() || e.is_unrecoverable_error()) => miss.broken = None,
                 Err(_) => {}
             }
-            result
-        }))
-        .await;
-
-        let mut replies: Vec<Option<RedisResult<Value>>> = keys.iter().map(|_| None).collect();
-        for ((_, positions), result) in groups.iter().zip(sent) {
-            let Ok(values) = result else { continue };
-            for (&i, value) in positions.iter().zip(values) {
-                // MOVED, ASK, CLUSTERDOWN, ...: through the cluster client.
-                if !matches!(value, Value::ServerError(_)) {
-                    replies[i] = Some(Ok(value));
-                }
-            }
-        }
-        let missed: Vec<usize> = (0..keys.len()).filter(|&i| replies[i].is_none()).collect();
-        if !missed.is_empty() {
+        } else {
             self.mark_stale(cluster);
-            self.fallbacks
-                .fetch_add(missed.len() as u64, Ordering::Relaxed);
-            let fallen = join_all(missed.iter().map(|&i| {
-                let mut cmd = redis::cmd("GET");
-                cmd.arg(&keys[i]);
-                cluster_read(cluster, cmd, slots[i])
-            }))
-            .await;
-            for (&i, reply) in missed.iter().zip(fallen) {
-                replies[i] = Some(reply);
-            }
         }
-        replies.into_iter().flatten().collect()
+        self.fallbacks.fetch_add(1, Ordering::Relaxed);
+        let mut cmd = redis::cmd("GET");
+        cmd.arg(key);
+        cluster_read(cluster, cmd, slot).await
     }
 
     fn table(&self) -> arc_swap::Guard<Arc<Table>> {
@@ -393,6 +317,7 @@ impl Direct {
                     host,
                     port,
                     conn,
+                    reads: Reads::new(self.read_batch),
                     broken: AtomicBool::new(false),
                 }))
             }

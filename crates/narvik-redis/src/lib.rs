@@ -114,12 +114,13 @@
 //! # Reads under load
 //!
 //! Validation is one `GET`. When many validations run at once, the store
-//! sends their `GET`s in batches: at most four batches are in flight, and
-//! validations that arrive meanwhile wait for the next batch, which takes
-//! all of them (up to [`DEFAULT_READ_BATCH`];
-//! [`RedisStoreBuilder::read_batch_size`]). A batch is one pipeline per
-//! server, so the client's per-command work (a task hand-off, a reply
-//! channel, a wake-up) is paid once per batch instead of once per read.
+//! sends their `GET`s in batches: at most four batches are in flight per
+//! connection (per master, in a cluster), and validations that arrive
+//! meanwhile wait for the next batch, which takes all of them (up to
+//! [`DEFAULT_READ_BATCH`]; [`RedisStoreBuilder::read_batch_size`]). A
+//! batch is one pipeline, so the client's per-command work (a task
+//! hand-off, a reply channel, a wake-up) is paid once per batch instead of
+//! once per read.
 //! Each validation still gets its own reply, including its own error
 //! reply; a batch that fails (a dropped connection) fails each read in
 //! it, as it would have failed alone. A lone validation goes at once, in a
@@ -135,8 +136,8 @@
 //! its own copy of the slot map (`CLUSTER SLOTS`, read through the cluster
 //! client) and one multiplexed connection per master, computes the key's
 //! slot (CRC16 of the key, or of its `{hash tag}`, mod 16384) and sends
-//! the `GET` straight to that master: one hand-off, as on one server. A
-//! batch of reads is split by master, one pipeline to each.
+//! the `GET` straight to that master: one hand-off, as on one server, and
+//! batched per master as above.
 //!
 //! The copy is a shortcut, never the authority. A `GET` that gets
 //! anything but a value or nil from it (`MOVED` or `ASK` during a slot
@@ -178,6 +179,7 @@
 mod connection;
 mod direct;
 mod keys;
+mod reads;
 mod scripts;
 mod store;
 
