@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::direct::{self, Direct};
-use crate::reads::Reads;
+use crate::reads::{Reads, SERVER_IN_FLIGHT};
 use redis::aio::{ConnectionLike, ConnectionManager};
 use redis::cluster_async::ClusterConnection;
 use redis::cluster_routing::{RoutingInfo, SingleNodeRoutingInfo};
@@ -43,7 +43,7 @@ pub(crate) struct Connection {
 impl Connection {
     pub(crate) fn single(manager: ConnectionManager, timeout: Duration, read_batch: usize) -> Self {
         Self {
-            inner: Inner::Single(manager, Arc::new(Reads::new(read_batch))),
+            inner: Inner::Single(manager, Arc::new(Reads::new(read_batch, SERVER_IN_FLIGHT))),
             timeout,
         }
     }

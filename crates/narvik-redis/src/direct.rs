@@ -31,7 +31,7 @@ use redis::{
     AsyncConnectionConfig, Client, ConnectionAddr, ConnectionInfo, RedisError, RedisResult, Value,
 };
 
-use crate::reads::Reads;
+use crate::reads::{MASTER_IN_FLIGHT, Reads};
 
 /// Slots in a Redis Cluster.
 const SLOTS: usize = 16384;
@@ -317,7 +317,7 @@ impl Direct {
                     host,
                     port,
                     conn,
-                    reads: Reads::new(self.read_batch),
+                    reads: Reads::new(self.read_batch, MASTER_IN_FLIGHT),
                     broken: AtomicBool::new(false),
                 }))
             }

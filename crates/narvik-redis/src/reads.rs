@@ -3,8 +3,9 @@
 //!
 //! A multiplexed connection pipelines concurrent commands anyway, but one
 //! command at a time: each pays a task hand-off, a reply channel and a
-//! wake-up on the client. Here at most [`IN_FLIGHT`] pipelines are out at
-//! once, and `GET`s that arrive meanwhile wait for the next pipeline,
+//! wake-up on the client. Here only a few pipelines are out at once
+//! ([`SERVER_IN_FLIGHT`], [`MASTER_IN_FLIGHT`]), and `GET`s that arrive
+//! meanwhile wait for the next pipeline,
 //! which carries all of them (up to the store's read batch size; 1 turns
 //! this off). A lone `GET` goes at once, in a pipeline of one. The queue
 //! is [`narvik_coalesce`]'s.
@@ -17,8 +18,16 @@ use redis::aio::ConnectionLike;
 use redis::{RedisError, RedisResult, Value};
 use tokio::sync::Semaphore;
 
-/// Pipelines in flight at once on one connection.
-const IN_FLIGHT: usize = 4;
+/// Pipelines in flight at once to a lone server. One leaves the server
+/// idle while the client hands out a batch's replies; many make batches
+/// too small to save anything. 1, 2, 4 and 8 were measured (BENCHMARKS.md).
+pub(crate) const SERVER_IN_FLIGHT: usize = 4;
+
+/// Pipelines in flight at once to each master of a cluster: the client's
+/// work is shared among the masters, so fewer each (6 in all on 3
+/// masters). At 8 per master the batches were small enough that reads were
+/// slower than with no batching at all; 2 and 3 were the best measured.
+pub(crate) const MASTER_IN_FLIGHT: usize = 2;
 
 /// The coalesced `GET`s of one connection (one server, or one cluster
 /// master).
@@ -28,11 +37,12 @@ pub(crate) struct Reads {
 }
 
 impl Reads {
-    /// At most `max_batch` `GET`s per pipeline (1: each on its own).
-    pub(crate) fn new(max_batch: usize) -> Self {
+    /// At most `max_batch` `GET`s per pipeline (1: each on its own), and
+    /// at most `in_flight` pipelines out at once.
+    pub(crate) fn new(max_batch: usize, in_flight: usize) -> Self {
         Self {
             lookups: Coalescer::new(max_batch),
-            in_flight: Arc::new(Semaphore::new(IN_FLIGHT)),
+            in_flight: Arc::new(Semaphore::new(in_flight.max(1))),
         }
     }
 
