@@ -27,7 +27,7 @@ end
     };
 }
 
-/// KEYS[1] = user index, ARGV[1] = session id, ARGV[2] = its expiry (ms).
+/// `KEYS[1]` = user index, `ARGV[1]` = session id, `ARGV[2]` = its expiry (ms).
 /// Adds the id, or raises its score if it is there (`GT`: a score never
 /// drops below the session key's expiry). Returns 1 if the id was new.
 pub(crate) static INDEX_ADD: LazyLock<Script> = LazyLock::new(|| {
@@ -38,7 +38,7 @@ pub(crate) static INDEX_ADD: LazyLock<Script> = LazyLock::new(|| {
     ))
 });
 
-/// KEYS[1] = user index, ARGV[1] = session id, ARGV[2] = its new expiry.
+/// `KEYS[1]` = user index, `ARGV[1]` = session id, `ARGV[2]` = its new expiry.
 /// Raises the id's score, but only if the id is still there (`XX`): an
 /// index entry removed by a concurrent delete is not brought back.
 pub(crate) static INDEX_RAISE: LazyLock<Script> = LazyLock::new(|| {
@@ -49,7 +49,7 @@ pub(crate) static INDEX_RAISE: LazyLock<Script> = LazyLock::new(|| {
     ))
 });
 
-/// KEYS[1] = user index, ARGV = session ids (maybe none). Removes them,
+/// `KEYS[1]` = user index, ARGV = session ids (maybe none). Removes them,
 /// then trims. With no ids it only trims (the purge uses that).
 pub(crate) static INDEX_REMOVE: LazyLock<Script> = LazyLock::new(|| {
     Script::new(concat!(
@@ -59,7 +59,7 @@ pub(crate) static INDEX_REMOVE: LazyLock<Script> = LazyLock::new(|| {
     ))
 });
 
-/// KEYS[1] = session key, ARGV[1] = its new expiry (ms), ARGV[2] = the
+/// `KEYS[1]` = session key, `ARGV[1]` = its new expiry (ms), `ARGV[2]` = the
 /// same expiry as the value's head (15 digits and a space). Rewrites the
 /// head and moves the key's expiry together, so the two never disagree.
 /// Returns 1 if extended, 0 if the key is gone (nothing is re-created:
@@ -87,7 +87,7 @@ return 1
     )
 });
 
-/// KEYS[1] = session key, ARGV[1] = the purge's now (ms). Deletes the
+/// `KEYS[1]` = session key, `ARGV[1]` = the purge's now (ms). Deletes the
 /// session if its expiry is `<=` now and returns its value (so the caller
 /// can find the user's index), else nil. Atomic, so concurrent purges
 /// delete, and count, each session once. It reads the key's expiry rather
