@@ -1,7 +1,5 @@
 //! The one error type of this crate, and how a store failure is logged.
 
-use std::fmt;
-
 use axum_core::response::{IntoResponse, Response};
 use http::StatusCode;
 
@@ -79,25 +77,9 @@ pub(crate) fn plain(status: StatusCode) -> Response {
     (status, status.canonical_reason().unwrap_or("error")).into_response()
 }
 
-/// Logs a narvik error with its whole chain of sources. narvik's errors
+/// Logs a narvik error with its chain of sources, redacted
+/// ([`narvik_core::Error::redacted`]): no session data. narvik's errors
 /// name session ids (hashes) at most, never a token.
 pub(crate) fn log_narvik_error(error: &narvik_core::Error, message: &'static str) {
-    tracing::error!(error = %Chain(error), "narvik: {message}");
-}
-
-/// `Display` of an error and all its sources, `: `-separated, so that the
-/// backend's reason reaches the log (a bare `Display` would stop at
-/// "session store failed: fetch session").
-struct Chain<'a>(&'a (dyn std::error::Error + 'static));
-
-impl fmt::Display for Chain<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.0)?;
-        let mut source = self.0.source();
-        while let Some(err) = source {
-            write!(f, ": {err}")?;
-            source = err.source();
-        }
-        Ok(())
-    }
+    tracing::error!(error = %error.redacted(), "narvik: {message}");
 }

@@ -957,6 +957,64 @@ async fn a_failing_store_is_a_500_never_a_401_and_the_token_is_not_logged() {
     assert!(!logged.contains(token.as_str()), "{logged}");
 }
 
+/// A store whose one row does not decode, with the decoder's message
+/// quoting the stored data, as serde_json's does.
+#[derive(Debug, Clone, Copy)]
+struct UndecodableStore;
+
+impl narvik_core::store::SessionStore for UndecodableStore {
+    type Data = ();
+
+    async fn save_session(&self, _: &narvik_core::Session) -> Result<(), narvik_core::Error> {
+        Ok(())
+    }
+
+    async fn fetch_session(
+        &self,
+        id: &narvik_core::SessionId,
+    ) -> Result<Option<narvik_core::Session>, narvik_core::Error> {
+        Err(narvik_core::Error::data(
+            *id,
+            "invalid type: string \"diary: my secret\", expected unit",
+        ))
+    }
+
+    async fn update_session_expiry(
+        &self,
+        _: &narvik_core::SessionId,
+        _: Timestamp,
+    ) -> Result<(), narvik_core::Error> {
+        Ok(())
+    }
+
+    async fn delete_session(&self, _: &narvik_core::SessionId) -> Result<(), narvik_core::Error> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn undecodable_session_data_is_a_500_and_stays_out_of_the_log() {
+    let router = Router::new()
+        .route("/me", get(me))
+        .layer(NarvikLayer::new(Narvik::new(UndecodableStore)));
+    let token = Token::generate().expect("os rng");
+    let (logs, _guard) = LogCapture::start();
+    let response = send(
+        &router,
+        get_with_cookie("/me", &format!("{COOKIE}={}", token.as_str())),
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    let body = body_text(response).await;
+    assert!(!body.contains("secret"), "{body}");
+    let logged = logs.text();
+    assert!(logged.contains("ERROR"), "{logged}");
+    // The row to look at is named; what it holds is not.
+    assert!(logged.contains(&token.session_id().to_string()), "{logged}");
+    assert!(!logged.contains("secret"), "{logged}");
+    assert!(!logged.contains(token.as_str()), "{logged}");
+}
+
 #[tokio::test]
 async fn the_store_error_status_is_configurable() {
     let router = failing_app(Some(StatusCode::SERVICE_UNAVAILABLE));

@@ -1,6 +1,7 @@
 //! The one error type of narvik and of every store built on it.
 
 use std::borrow::Cow;
+use std::fmt;
 
 use crate::SessionId;
 
@@ -82,6 +83,54 @@ impl Error {
             id,
             source: source.into(),
         }
+    }
+
+    /// The error for a log line: its message and its sources'
+    /// (`: `-separated), so that the backend's reason is there, except
+    /// the source of [`Error::Data`]. A decoder's message can quote the
+    /// stored value (serde_json says `invalid type: string "..."`), and
+    /// session data does not belong in logs; the session id does, and
+    /// names the row to look at.
+    ///
+    /// ```
+    /// use narvik_core::{Error, Token};
+    ///
+    /// let io = std::io::Error::other("connection reset");
+    /// let err = Error::store("fetch session", io);
+    /// assert_eq!(
+    ///     err.redacted().to_string(),
+    ///     "session store failed: fetch session: connection reset"
+    /// );
+    ///
+    /// let id = Token::generate()?.session_id();
+    /// let err = Error::data(id, "invalid type: string \"my secret note\"");
+    /// let line = err.redacted().to_string();
+    /// assert!(line.contains(&id.to_string()));
+    /// assert!(!line.contains("secret"));
+    /// # Ok::<(), Error>(())
+    /// ```
+    #[must_use]
+    pub fn redacted(&self) -> Redacted<'_> {
+        Redacted(self)
+    }
+}
+
+/// See [`Error::redacted`].
+#[derive(Debug, Clone, Copy)]
+pub struct Redacted<'a>(&'a Error);
+
+impl fmt::Display for Redacted<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)?;
+        if let Error::Data { .. } = self.0 {
+            return f.write_str(" (the decoder's message is withheld: it may quote session data)");
+        }
+        let mut source = std::error::Error::source(self.0);
+        while let Some(err) = source {
+            write!(f, ": {err}")?;
+            source = err.source();
+        }
+        Ok(())
     }
 }
 

@@ -73,7 +73,7 @@ pub use config::{
     Config, ConfigBuilder, DEFAULT_COOKIE_NAME, DEFAULT_SESSION_LENGTH, MAX_COOKIE_MAX_AGE,
     SameSite,
 };
-pub use error::{BoxError, ConfigError, Error};
+pub use error::{BoxError, ConfigError, Error, Redacted};
 pub use manager::Narvik;
 pub use session::{NewSession, Session, ValidSession};
 pub use session_id::{SESSION_ID_BYTES, SESSION_ID_LEN, SessionId};

@@ -115,7 +115,7 @@
 //!
 //! Validation is one `GET`. When many validations run at once, the store
 //! sends their `GET`s in batches: at most four batches are in flight to
-//! one server (two per master, in a cluster), and validations that arrive
+//! one server (one per master, in a cluster), and validations that arrive
 //! meanwhile wait for the next batch, which takes all of them (up to
 //! [`DEFAULT_READ_BATCH`]; [`RedisStoreBuilder::read_batch_size`]). A
 //! batch is one pipeline, so the client's per-command work (a task

@@ -142,7 +142,21 @@ impl<E: Into<anyhow::Error>> From<E> for Failure {
 
 impl IntoResponse for Failure {
     fn into_response(self) -> Response {
-        tracing::error!(error = format!("{:#}", self.0), "request failed");
+        // The whole chain, as `{:#}` would print it, but a narvik error
+        // in it prints itself redacted: a decoder's message can quote
+        // session data, which stays out of the log.
+        let mut line = String::new();
+        for cause in self.0.chain() {
+            if !line.is_empty() {
+                line.push_str(": ");
+            }
+            if let Some(err) = cause.downcast_ref::<narvik::Error>() {
+                line.push_str(&err.redacted().to_string());
+                break;
+            }
+            line.push_str(&cause.to_string());
+        }
+        tracing::error!(error = line, "request failed");
         (
             StatusCode::INTERNAL_SERVER_ERROR,
             Html("<h1>Something went wrong</h1>"),
