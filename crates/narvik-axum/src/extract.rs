@@ -363,7 +363,8 @@ impl<S: SessionStore> SessionManager<S> {
             .create_session(user_id, data)
             .await
             .map_err(|e| self.error(e))?;
-        self.state.set_action(Action::SetCookie(created.token));
+        self.state
+            .set_action(Action::SetCookie(created.token, created.session.expires_at));
         Ok(created.session)
     }
 

@@ -13,7 +13,7 @@ use bytes::Bytes;
 use http::header::{CACHE_CONTROL, SET_COOKIE};
 use http::{HeaderMap, HeaderValue, Request, Response, StatusCode};
 use narvik_core::store::SessionStore;
-use narvik_core::{Token, ValidSession};
+use narvik_core::{Timestamp, Token, ValidSession};
 use tower_service::Service;
 
 use crate::AuthMethod;
@@ -90,8 +90,9 @@ where
 enum CookieAfter {
     Keep,
     /// Set it: a sign-in's new token, or a session that validation extended,
-    /// sent again with the new `Max-Age` (SECURITY E.16).
-    Set(Token),
+    /// sent again with the new `Max-Age` (SECURITY E.16), which never
+    /// outlasts the session's `expires_at`.
+    Set(Token, Timestamp),
     /// Clear it: a sign-out, or a cookie that holds no valid session (so
     /// the browser stops sending it).
     Clear,
@@ -100,7 +101,7 @@ enum CookieAfter {
 /// What a handler asked for through [`SessionManager`](crate::SessionManager).
 #[derive(Debug)]
 pub(crate) enum Action {
-    SetCookie(Token),
+    SetCookie(Token, Timestamp),
     ClearCookie,
 }
 
@@ -200,7 +201,9 @@ where
     };
     let cookie_after = match (method, &current, token) {
         (Some(AuthMethod::Cookie), Some(valid), Some(token)) if valid.extended => {
-            Token::parse(token).map_or(CookieAfter::Keep, CookieAfter::Set)
+            Token::parse(token).map_or(CookieAfter::Keep, |token| {
+                CookieAfter::Set(token, valid.session.expires_at)
+            })
         }
         (Some(AuthMethod::Cookie), None, _) => CookieAfter::Clear,
         _ => CookieAfter::Keep,
@@ -219,15 +222,15 @@ where
 
     // The handler's decision wins over the layer's own.
     let cookie = match state.take_action() {
-        Some(Action::SetCookie(token)) => CookieAfter::Set(token),
+        Some(Action::SetCookie(token, expires_at)) => CookieAfter::Set(token, expires_at),
         Some(Action::ClearCookie) => CookieAfter::Clear,
         None => cookie_after,
     };
     let name = narvik.cookie_name();
     match cookie {
         CookieAfter::Keep => {}
-        CookieAfter::Set(token) => {
-            let value = narvik.create_cookie_header(&token);
+        CookieAfter::Set(token, expires_at) => {
+            let value = narvik.session_cookie_header(&token, expires_at);
             set_session_cookie(response.headers_mut(), value, name, true);
         }
         CookieAfter::Clear => {

@@ -285,6 +285,46 @@ async fn an_extended_session_gets_a_fresh_cookie_without_the_handler() {
     assert_eq!(refreshed.http_only(), Some(true));
 }
 
+/// With an absolute lifetime, an extension can leave less than a full
+/// length; the refreshed cookie's `Max-Age` is then what is left, so the
+/// browser never keeps a cookie past its session (SECURITY E.16). The
+/// sign-in's cookie, with the cap not binding yet, has the full length.
+#[tokio::test]
+async fn the_cookie_never_outlives_a_capped_session() {
+    const HOUR: u64 = 3600;
+    let config = Config::builder()
+        .session_length(Duration::from_secs(24 * HOUR))
+        .absolute_lifetime(Duration::from_secs(30 * HOUR))
+        .build()
+        .expect("config");
+    let app = app_with(config, |b| b);
+    let response = send(
+        &app.router,
+        same_origin_post("/sign-in")
+            .body(Body::empty())
+            .expect("request"),
+    )
+    .await;
+    let first = the_set_cookie(response.headers(), COOKIE);
+    assert_eq!(
+        first.max_age(),
+        Some(narvik_core::cookie::time::Duration::hours(24))
+    );
+    let cookie = format!("{}={}", first.name(), first.value());
+
+    // 13 h in: under half the length left, so it extends, but only to
+    // the cap at 30 h, 17 h from now.
+    app.clock.advance(Duration::from_secs(13 * HOUR));
+    let response = send(&app.router, get_with_cookie("/me", &cookie)).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let refreshed = the_set_cookie(response.headers(), COOKIE);
+    assert_eq!(refreshed.value(), first.value());
+    assert_eq!(
+        refreshed.max_age(),
+        Some(narvik_core::cookie::time::Duration::hours(17))
+    );
+}
+
 #[tokio::test]
 async fn an_unknown_token_clears_the_cookie() {
     let app = app();

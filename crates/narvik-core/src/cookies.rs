@@ -10,7 +10,7 @@
 use cookie::Cookie;
 
 use crate::config::CookieConfig;
-use crate::{Config, SameSite, Token};
+use crate::{Config, SameSite, Timestamp, Token};
 
 /// The `Set-Cookie` texts of a cookie configuration, made once by the
 /// `cookie` crate's own formatting.
@@ -107,6 +107,48 @@ impl Config {
         header.push_str(token);
         header.push_str(&t.suffix);
         header
+    }
+
+    /// The `Set-Cookie` header value for a session's `token`, seen at
+    /// `now`, that never outlives the session: the text of
+    /// [`create_cookie_header`](Self::create_cookie_header) unless the
+    /// session ends (`expires_at`) before the configured `Max-Age` runs
+    /// out, and then the same cookie with `Max-Age` the whole seconds left
+    /// (0 once it has ended). An absolute lifetime
+    /// ([`crate::ConfigBuilder::absolute_lifetime`]) or a `cookie_max_age`
+    /// longer than the session can leave less than the configured age.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use narvik_core::{Config, Timestamp, Token};
+    ///
+    /// let config = Config::default(); // 30 days
+    /// let token = Token::generate()?;
+    /// let now = Timestamp::now();
+    /// let full = config.session_cookie_header(&token, now + Duration::from_secs(40 * 86_400), now);
+    /// assert_eq!(full, config.create_cookie_header(&token));
+    /// let capped = config.session_cookie_header(&token, now + Duration::from_millis(3_600_999), now);
+    /// assert!(capped.contains("Max-Age=3600"), "{capped}");
+    /// # Ok::<(), narvik_core::Error>(())
+    /// ```
+    #[must_use]
+    pub fn session_cookie_header(
+        &self,
+        token: &Token,
+        expires_at: Timestamp,
+        now: Timestamp,
+    ) -> String {
+        let c = self.cookie();
+        let left_ms = expires_at
+            .as_unix_millis()
+            .saturating_sub(now.as_unix_millis());
+        let left_secs = left_ms.div_euclid(1000).max(0);
+        if left_secs >= c.max_age_secs {
+            self.create_cookie_header(token)
+        } else {
+            c.cookie_with(token.as_str().to_owned(), left_secs)
+                .to_string()
+        }
     }
 
     /// The `Set-Cookie` header value that clears the session cookie: the
@@ -245,6 +287,50 @@ mod tests {
                 config.create_blank_cookie().to_string()
             );
         }
+    }
+
+    #[test]
+    fn session_cookie_never_outlives_its_session() {
+        let config = custom(); // Max-Age 3600
+        let token = token();
+        let now = Timestamp::from_unix_millis(1_700_000_000_000);
+        let at = |ms: i64| Timestamp::from_unix_millis(1_700_000_000_000 + ms);
+        let max_age = |header: String| {
+            let cookie = Cookie::parse(header).expect("parses");
+            assert_eq!(cookie.value(), token.as_str());
+            cookie.max_age().map(|d| d.whole_seconds())
+        };
+        assert_eq!(
+            config.session_cookie_header(&token, at(3_600_000), now),
+            config.create_cookie_header(&token)
+        );
+        assert_eq!(
+            config.session_cookie_header(&token, at(90_000_000), now),
+            config.create_cookie_header(&token)
+        );
+        assert_eq!(
+            max_age(config.session_cookie_header(&token, at(3_599_999), now)),
+            Some(3599)
+        );
+        assert_eq!(
+            max_age(config.session_cookie_header(&token, at(1_500), now)),
+            Some(1)
+        );
+        assert_eq!(
+            max_age(config.session_cookie_header(&token, at(999), now)),
+            Some(0)
+        );
+        assert_eq!(
+            max_age(config.session_cookie_header(&token, at(-5_000), now)),
+            Some(0)
+        );
+        // The rest of the attributes are the configured ones.
+        let capped = config.session_cookie_header(&token, at(1_800_000), now);
+        let full = config.create_cookie_header(&token);
+        assert_eq!(
+            parts(&capped.replace("Max-Age=1800", "Max-Age=3600")),
+            parts(&full)
+        );
     }
 
     #[test]

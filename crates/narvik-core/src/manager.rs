@@ -129,6 +129,14 @@ impl<S> Narvik<S> {
         self.config.create_cookie_header(token)
     }
 
+    /// The session cookie for a session's `token`, never outliving the
+    /// session (`expires_at`) on this manager's clock; see
+    /// [`Config::session_cookie_header`].
+    pub fn session_cookie_header(&self, token: &Token, expires_at: Timestamp) -> String {
+        self.config
+            .session_cookie_header(token, expires_at, self.now())
+    }
+
     /// The text of [`create_blank_cookie`](Self::create_blank_cookie),
     /// formatted once; see [`Config::blank_cookie_header`].
     pub fn blank_cookie_header(&self) -> &str {
