@@ -35,6 +35,7 @@ pub fn all<S: ConformanceStore>() -> Vec<(&'static str, Case<S>)> {
         unicode_and_one_kib_user_ids_round_trip,
         sixty_four_kib_of_data_round_trips,
         validate_extends_and_the_store_keeps_the_new_expiry,
+        concurrent_validations_at_half_life_keep_the_token,
         validate_deletes_an_expired_session,
         validate_of_an_unknown_token_creates_nothing,
         thousand_concurrent_creates_and_validates_lose_nothing,
@@ -478,6 +479,54 @@ pub async fn validate_extends_and_the_store_keeps_the_new_expiry<S: ConformanceS
         clock.now() + length,
         "the store did not keep the extension"
     );
+}
+
+/// Through [`Narvik`]: many requests of one session arriving together just
+/// past half-life (a page loading its assets) all get the session, with
+/// the same id and token; the extension only moves `expires_at`. None of
+/// them sees "no session", which would sign the user out. Afterwards the
+/// store holds the extended expiry, and the next validation does not
+/// extend again.
+pub async fn concurrent_validations_at_half_life_keep_the_token<S: ConformanceStore>(store: S) {
+    let clock = ManualClock::new(now());
+    let narvik = Arc::new(manager(store, &clock));
+    let length = narvik.config().session_length();
+    let created = narvik
+        .create_session(unique_user("half-life"), data("x"))
+        .await
+        .expect("create");
+    clock.advance(length / 2 + Duration::from_millis(1));
+    let token = Arc::new(created.token);
+    let tasks: Vec<_> = (0..50)
+        .map(|_| {
+            let (narvik, token) = (Arc::clone(&narvik), Arc::clone(&token));
+            tokio::spawn(async move { narvik.validate_session(token.as_str()).await })
+        })
+        .collect();
+    for task in tasks {
+        let valid = task
+            .await
+            .expect("task panicked")
+            .expect("validate")
+            .expect("a live session at half-life must validate");
+        assert_eq!(valid.session.id, created.session.id);
+        assert_eq!(valid.session.expires_at, clock.now() + length);
+    }
+    let stored = fetch(narvik.store(), &created.session.id)
+        .await
+        .expect("stored");
+    assert_eq!(
+        stored.expires_at,
+        clock.now() + length,
+        "the store did not keep the extension"
+    );
+    let again = narvik
+        .validate_session(token.as_str())
+        .await
+        .expect("validate")
+        .expect("still valid");
+    assert!(!again.extended, "an extended session was extended again");
+    assert_eq!(again.session.id, created.session.id);
 }
 
 /// Through [`Narvik`]: an expired session is deleted from the store.

@@ -126,6 +126,7 @@ macro_rules! conformance_tests {
             unicode_and_one_kib_user_ids_round_trip,
             sixty_four_kib_of_data_round_trips,
             validate_extends_and_the_store_keeps_the_new_expiry,
+            concurrent_validations_at_half_life_keep_the_token,
             validate_deletes_an_expired_session,
             validate_of_an_unknown_token_creates_nothing,
             thousand_concurrent_creates_and_validates_lose_nothing,
