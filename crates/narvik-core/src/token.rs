@@ -11,6 +11,7 @@
 use std::fmt;
 
 use data_encoding::BASE32_NOPAD;
+use subtle::ConstantTimeEq;
 
 use crate::{Error, SessionId};
 
@@ -32,8 +33,19 @@ pub const TOKEN_LEN: usize = 32;
 /// assert_eq!(format!("{token:?}"), "Token(<redacted>)");
 /// # Ok::<(), narvik_core::Error>(())
 /// ```
-#[derive(Clone, PartialEq, Eq)]
+///
+/// Two tokens compare equal in constant time (`subtle`), so an app that
+/// compares a presented token with a stored one leaks nothing through
+/// timing; narvik itself only ever compares the ids derived from them.
+#[derive(Clone, Eq)]
 pub struct Token(String);
+
+impl PartialEq for Token {
+    fn eq(&self, other: &Self) -> bool {
+        // Unequal lengths are unequal at once; every token is 32 bytes.
+        self.0.as_bytes().ct_eq(other.0.as_bytes()).into()
+    }
+}
 
 impl Token {
     /// Mints a new token from the operating system's CSPRNG.
@@ -110,6 +122,21 @@ pub(crate) fn is_well_formed(value: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn equality_sees_every_character_and_the_length() {
+        let token = super::Token::generate().expect("os rng");
+        assert_eq!(token, token.clone());
+        let text = token.as_str();
+        for i in 0..text.len() {
+            let mut other = text.as_bytes().to_vec();
+            other[i] = if other[i] == b'a' { b'b' } else { b'a' };
+            let other = String::from_utf8(other).expect("ascii");
+            let other = super::Token::parse(&other).expect("token-shaped");
+            assert_ne!(token, other, "differs at {i}");
+        }
+        assert_ne!(token, super::Token(text[..31].to_owned()));
+    }
+
     use std::collections::HashSet;
 
     use super::*;
