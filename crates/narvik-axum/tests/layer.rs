@@ -805,12 +805,15 @@ async fn configured_request_scheme_refuses_the_http_twin() {
 async fn safe_methods_pass_whatever_the_origin() {
     let app = app();
     let cookie = signed_in(&app).await;
-    let mut request = get_with_cookie("/me", &cookie);
-    request
-        .headers_mut()
-        .insert(header::ORIGIN, HeaderValue::from_static("https://evil.com"));
-    let response = send(&app.router, request).await;
-    assert_eq!(response.status(), StatusCode::OK);
+    for method in [http::Method::GET, http::Method::HEAD] {
+        let mut request = get_with_cookie("/me", &cookie);
+        *request.method_mut() = method.clone();
+        request
+            .headers_mut()
+            .insert(header::ORIGIN, HeaderValue::from_static("https://evil.com"));
+        let response = send(&app.router, request).await;
+        assert_eq!(response.status(), StatusCode::OK, "{method}");
+    }
 }
 
 #[tokio::test]

@@ -490,6 +490,30 @@ async fn create_saves_the_hash_never_the_token() {
 }
 
 #[tokio::test]
+async fn a_users_session_list_shows_ids_never_tokens() {
+    let f = fixture();
+    let a = f.narvik.create_session("lister", ()).await.expect("create");
+    let b = f.narvik.create_session("lister", ()).await.expect("create");
+    let listed = f
+        .narvik
+        .fetch_sessions_for_user("lister")
+        .await
+        .expect("list");
+    assert_eq!(listed.len(), 2);
+    let shown = format!("{listed:?}");
+    for created in [&a, &b] {
+        assert!(
+            shown.contains(&created.session.id.to_string()),
+            "the list names each session by its id: {shown}"
+        );
+        assert!(
+            !shown.contains(created.token.as_str()),
+            "the token leaked: {shown}"
+        );
+    }
+}
+
+#[tokio::test]
 async fn two_sessions_of_one_user_get_unrelated_tokens() {
     let f = fixture();
     let a = f.narvik.create_session("u", ()).await.expect("create");
