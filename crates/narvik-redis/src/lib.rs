@@ -163,6 +163,31 @@
 //! (see above). The timeout bounds a whole call: a direct read that gets
 //! no answer and its fallback share it.
 //!
+//! # The client: redis-rs
+//!
+//! The store is built on `redis` (redis-rs), not `fred`. Both are
+//! maintained, async, and handle Redis Cluster (`MOVED`/`ASK`, slot map
+//! refreshes, reconnecting to nodes). What decided it:
+//!
+//! - **Scripts.** Every multi-step index change is a Lua script; redis-rs'
+//!   `Script` sends `EVALSHA` and falls back to `EVAL` when the server has
+//!   not cached it (after a restart or a failover), which the failure
+//!   tests exercise.
+//! - **Reconnection you can bound.** `ConnectionManager` reconnects in the
+//!   background with a configurable backoff, and every call is bounded by
+//!   the store's own timeout, so a down server is an error within the
+//!   timeout, never a hang; the cluster client is set up the same way.
+//! - **Pipelining** is there on both: redis-rs multiplexes concurrent
+//!   commands on one connection, and its pipelines are what the batched
+//!   reads above send.
+//! - redis-rs is the more widely used client, published by the Redis
+//!   organisation; fred brings its own pool and more moving parts.
+//!
+//! The cost, measured (BENCHMARKS.md): one command at a time, fred's
+//! multiplexed path is cheaper on the client. With batched reads narvik
+//! reads at least as fast as tower-sessions' fred-based store on one server
+//! and on a cluster.
+//!
 //! # Encoding
 //!
 //! Session data is JSON (`serde_json`): self-describing, so `D` can gain
