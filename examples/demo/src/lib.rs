@@ -46,6 +46,17 @@ impl Backend {
     ///
     /// If the URL's scheme is unknown or the database cannot be reached.
     pub async fn connect(url: &str) -> anyhow::Result<Self> {
+        Self::connect_with_redis_prefix(url, "narvik-demo").await
+    }
+
+    /// As [`connect`](Self::connect), with `prefix` for every Redis key
+    /// (sessions and accounts), so that several demos (or test runs) can
+    /// share a server. Other databases ignore it.
+    ///
+    /// # Errors
+    ///
+    /// As [`connect`](Self::connect).
+    pub async fn connect_with_redis_prefix(url: &str, prefix: &str) -> anyhow::Result<Self> {
         let (store, users): (Store, Users) = if url == "sqlite::memory:" {
             let store = SqliteStore::<DemoData>::open_in_memory().await?;
             store.migrate().await?;
@@ -68,17 +79,14 @@ impl Backend {
             (Arc::new(store), users)
         } else if url.starts_with("redis://") {
             let store = narvik::redis::RedisStore::builder()
-                .key_prefix("narvik-demo")
+                .key_prefix(prefix)
                 .connect::<DemoData>(url)
                 .await?;
             let client = redis::Client::open(url).context("redis url")?;
             let conn = redis::aio::ConnectionManager::new(client)
                 .await
                 .context("connect to redis for accounts")?;
-            (
-                Arc::new(store),
-                Users::Redis(conn, "narvik-demo".to_owned()),
-            )
+            (Arc::new(store), Users::Redis(conn, prefix.to_owned()))
         } else {
             bail!("unknown database url {url:?}: use sqlite://, postgres://, mysql:// or redis://");
         };

@@ -1,0 +1,204 @@
+//! The demo on each database its `--database-url` takes: PostgreSQL,
+//! MySQL/MariaDB and Redis (the browser test covers SQLite). In-process,
+//! through the router: sign up, see the home page and the session list
+//! (with the browser's user agent), sign out, be sent to the sign-in page
+//! with the old cookie, fail with a wrong password, sign in again.
+//!
+//! Each run gets a database of its own (PostgreSQL, MySQL) or a key
+//! prefix of its own (Redis), dropped or deleted at the end. The servers
+//! are the machine's, on loopback; a missing one fails the test. The
+//! database names built into SQL below are this file's own (a fixed
+//! label and base32 characters), never outside input.
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Request, Response, StatusCode, header};
+use narvik_demo::{Backend, app};
+use tower::ServiceExt;
+
+const HOST: &str = "127.0.0.1:3000";
+const ORIGIN: &str = "http://127.0.0.1:3000";
+const AGENT: &str = "backend-test-agent/1.0";
+
+/// A name no other run uses.
+fn unique(label: &str) -> String {
+    let token = narvik::Token::generate().expect("os rng");
+    format!("{label}_{}", &token.as_str()[..10])
+}
+
+async fn send(router: &Router, request: Request<Body>) -> Response<Body> {
+    router.clone().oneshot(request).await.expect("infallible")
+}
+
+fn form(path: &str, cookie: Option<&str>, body: String) -> Request<Body> {
+    let mut builder = Request::post(path)
+        .header(header::HOST, HOST)
+        .header(header::ORIGIN, ORIGIN)
+        .header(header::USER_AGENT, AGENT)
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
+    if let Some(cookie) = cookie {
+        builder = builder.header(header::COOKIE, cookie);
+    }
+    builder.body(Body::from(body)).expect("request")
+}
+
+fn page(path: &str, cookie: &str) -> Request<Body> {
+    Request::get(path)
+        .header(header::HOST, HOST)
+        .header(header::COOKIE, cookie)
+        .body(Body::empty())
+        .expect("request")
+}
+
+/// The `name=value` of the response's session cookie, if it sets one.
+fn session_cookie(response: &Response<Body>) -> Option<String> {
+    let set = response.headers().get(header::SET_COOKIE)?.to_str().ok()?;
+    let pair = set.split(';').next()?.trim();
+    Some(pair.to_owned())
+}
+
+async fn text(response: Response<Body>) -> String {
+    let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
+        .await
+        .expect("body");
+    String::from_utf8(bytes.to_vec()).expect("utf-8")
+}
+
+fn location(response: &Response<Body>) -> &str {
+    response
+        .headers()
+        .get(header::LOCATION)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+}
+
+/// The demo's whole flow on `backend`.
+async fn sign_up_in_and_out(backend: Backend) {
+    let (router, purge) = app(backend, false).expect("app");
+    let user = unique("ada");
+    let password = "correct horse battery staple";
+
+    let response = send(
+        &router,
+        form(
+            "/signup",
+            None,
+            format!("username={user}&password={password}"),
+        ),
+    )
+    .await;
+    assert!(response.status().is_redirection(), "{}", response.status());
+    assert_eq!(location(&response), "/");
+    let cookie = session_cookie(&response).expect("signed up and in");
+    assert!(!cookie.ends_with('='), "a live cookie: {cookie}");
+
+    let home = send(&router, page("/", &cookie)).await;
+    assert_eq!(home.status(), StatusCode::OK);
+    assert!(text(home).await.contains(&user));
+
+    let sessions = send(&router, page("/sessions", &cookie)).await;
+    assert_eq!(sessions.status(), StatusCode::OK);
+    let listed = text(sessions).await;
+    assert!(listed.contains(AGENT), "the user agent is listed: {listed}");
+    assert_eq!(listed.matches("data-session=").count(), 1, "{listed}");
+
+    let response = send(&router, form("/signout", Some(&cookie), String::new())).await;
+    assert!(response.status().is_redirection());
+    assert_eq!(location(&response), "/signin");
+    let cleared = session_cookie(&response).expect("the cookie is cleared");
+    assert!(cleared.ends_with('='), "{cleared}");
+
+    let response = send(&router, page("/", &cookie)).await;
+    assert!(response.status().is_redirection());
+    assert_eq!(location(&response), "/signin", "the old cookie is dead");
+
+    let response = send(
+        &router,
+        form("/signin", None, format!("username={user}&password=wrong")),
+    )
+    .await;
+    assert!(
+        session_cookie(&response).is_none(),
+        "a wrong password signs nobody in"
+    );
+
+    let response = send(
+        &router,
+        form(
+            "/signin",
+            None,
+            format!("username={user}&password={password}"),
+        ),
+    )
+    .await;
+    assert_eq!(location(&response), "/");
+    let cookie = session_cookie(&response).expect("signed in again");
+    let home = send(&router, page("/", &cookie)).await;
+    assert_eq!(home.status(), StatusCode::OK);
+    purge.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres() {
+    let admin_url = "postgres://postgres@127.0.0.1:5432/test";
+    let db = unique("narvik_demo");
+    let admin = sqlx::PgPool::connect(admin_url).await.expect("postgres");
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {db}")))
+        .execute(&admin)
+        .await
+        .expect("create database");
+    let url = format!("postgres://postgres@127.0.0.1:5432/{db}");
+    let backend = Backend::connect(&url).await.expect("connect");
+    sign_up_in_and_out(backend).await;
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "DROP DATABASE {db} WITH (FORCE)"
+    )))
+    .execute(&admin)
+    .await
+    .expect("drop database");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mysql() {
+    let admin_url = "mysql://root@127.0.0.1:3306/test";
+    let db = unique("narvik_demo");
+    let admin = sqlx::MySqlPool::connect(admin_url).await.expect("mysql");
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {db}")))
+        .execute(&admin)
+        .await
+        .expect("create database");
+    let url = format!("mysql://root@127.0.0.1:3306/{db}");
+    let backend = Backend::connect(&url).await.expect("connect");
+    sign_up_in_and_out(backend).await;
+    sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE {db}")))
+        .execute(&admin)
+        .await
+        .expect("drop database");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis() {
+    let url = "redis://127.0.0.1:6379";
+    let prefix = unique("narvik-demo-test").replace('_', "-");
+    let backend = Backend::connect_with_redis_prefix(url, &prefix)
+        .await
+        .expect("connect");
+    sign_up_in_and_out(backend).await;
+    // Everything under the run's prefix: sessions, indexes, accounts.
+    let client = redis::Client::open(url).expect("url");
+    let mut conn = client
+        .get_multiplexed_async_connection()
+        .await
+        .expect("redis");
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{prefix}:*"))
+        .query_async(&mut conn)
+        .await
+        .expect("keys");
+    assert!(!keys.is_empty(), "the run wrote under its prefix");
+    let _: () = redis::cmd("DEL")
+        .arg(&keys)
+        .query_async(&mut conn)
+        .await
+        .expect("delete");
+}
