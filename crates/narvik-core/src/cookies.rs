@@ -110,13 +110,18 @@ impl Config {
     }
 
     /// The `Set-Cookie` header value for a session's `token`, seen at
-    /// `now`, that never outlives the session: the text of
+    /// `now`, that does not outlive the session: the text of
     /// [`create_cookie_header`](Self::create_cookie_header) unless the
     /// session ends (`expires_at`) before the configured `Max-Age` runs
-    /// out, and then the same cookie with `Max-Age` the whole seconds left
-    /// (0 once it has ended). An absolute lifetime
+    /// out, and then the same cookie with `Max-Age` the seconds left,
+    /// rounded up (0 once it has ended). An absolute lifetime
     /// ([`crate::ConfigBuilder::absolute_lifetime`]) or a `cookie_max_age`
     /// longer than the session can leave less than the configured age.
+    ///
+    /// Rounding up means a cookie made a few milliseconds after its
+    /// session was (a sign-in, a refresh) keeps the full configured
+    /// `Max-Age`; it can outlast the session by under a second, which the
+    /// server's own expiry check covers.
     ///
     /// ```
     /// use std::time::Duration;
@@ -127,7 +132,7 @@ impl Config {
     /// let now = Timestamp::now();
     /// let full = config.session_cookie_header(&token, now + Duration::from_secs(40 * 86_400), now);
     /// assert_eq!(full, config.create_cookie_header(&token));
-    /// let capped = config.session_cookie_header(&token, now + Duration::from_millis(3_600_999), now);
+    /// let capped = config.session_cookie_header(&token, now + Duration::from_millis(3_599_001), now);
     /// assert!(capped.contains("Max-Age=3600"), "{capped}");
     /// # Ok::<(), narvik_core::Error>(())
     /// ```
@@ -142,7 +147,7 @@ impl Config {
         let left_ms = expires_at
             .as_unix_millis()
             .saturating_sub(now.as_unix_millis());
-        let left_secs = left_ms.div_euclid(1000).max(0);
+        let left_secs = left_ms.saturating_add(999).div_euclid(1000).max(0);
         if left_secs >= c.max_age_secs {
             self.create_cookie_header(token)
         } else {
@@ -308,16 +313,25 @@ mod tests {
             config.session_cookie_header(&token, at(90_000_000), now),
             config.create_cookie_header(&token)
         );
+        // A few milliseconds short of the full age: still the full age.
         assert_eq!(
-            max_age(config.session_cookie_header(&token, at(3_599_999), now)),
+            config.session_cookie_header(&token, at(3_599_990), now),
+            config.create_cookie_header(&token)
+        );
+        assert_eq!(
+            max_age(config.session_cookie_header(&token, at(3_599_000), now)),
             Some(3599)
         );
         assert_eq!(
             max_age(config.session_cookie_header(&token, at(1_500), now)),
+            Some(2)
+        );
+        assert_eq!(
+            max_age(config.session_cookie_header(&token, at(1), now)),
             Some(1)
         );
         assert_eq!(
-            max_age(config.session_cookie_header(&token, at(999), now)),
+            max_age(config.session_cookie_header(&token, at(0), now)),
             Some(0)
         );
         assert_eq!(

@@ -26,6 +26,8 @@ input:focus { outline: 2px solid var(--brand); outline-offset: 1px; }
 button { white-space: nowrap; font: inherit; cursor: pointer; border-radius: 8px; padding: 9px 16px; border: 1px solid var(--brand); background: var(--brand); color: #fff; }
 button.plain { background: #fff; color: var(--ink); border-color: var(--line); }
 button.danger { background: #fff; color: var(--bad); border-color: #f0c7c4; }
+a.button { display: inline-block; text-decoration: none; border-radius: 8px; padding: 9px 16px; border: 1px solid var(--line); background: #fff; color: var(--ink); }
+.when { display: block; font-size: 13px; color: var(--muted); }
 form.inline { display: inline; margin: 0; }
 .actions { margin-top: 24px; display: flex; gap: 10px; flex-wrap: wrap; }
 .error { background: #fdecea; color: var(--bad); border-radius: 8px; padding: 10px 12px; margin-bottom: 8px; }
@@ -122,7 +124,7 @@ pub fn home(user: &str, session: &Session<DemoData>, now: Timestamp) -> Markup {
                 p { "It expires " (until(session.expires_at, now))
                     ", and slides forward while you keep using the site." }
                 div.actions {
-                    a href="/sessions" { button.plain type="button" { "Manage your sessions" } }
+                    a.button href="/sessions" { "Manage your sessions" }
                 }
             }
         },
@@ -152,8 +154,8 @@ pub fn sessions(
                                     (s.data.user_agent)
                                     @if s.id == *current { span.tag { "this device" } }
                                 }
-                                td { (ago(s.created_at, now)) }
-                                td { (until(s.expires_at, now)) }
+                                td { (ago(s.created_at, now)) (date(s.created_at)) }
+                                td { (until(s.expires_at, now)) (date(s.expires_at)) }
                                 td {
                                     @if s.id == *current {
                                         form.inline method="post" action="/signout" {
@@ -196,6 +198,25 @@ fn plural(n: i64, unit: &str) -> String {
     } else {
         format!("{n} {unit}s")
     }
+}
+
+/// The moment itself, under the relative text: a `<time>` with the
+/// machine-readable instant and the UTC date and time to the minute.
+fn date(t: Timestamp) -> Markup {
+    let at =
+        time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(t.as_unix_millis()) * 1_000_000);
+    let Ok(at) = at else {
+        return html! {};
+    };
+    let shown = at
+        .format(time::macros::format_description!(
+            "[year]-[month]-[day] [hour]:[minute] UTC"
+        ))
+        .unwrap_or_default();
+    let machine = at
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default();
+    html! { time.when datetime=(machine) { (shown) } }
 }
 
 fn ago(t: Timestamp, now: Timestamp) -> String {

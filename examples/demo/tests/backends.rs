@@ -72,6 +72,14 @@ fn location(response: &Response<Body>) -> &str {
         .unwrap_or("")
 }
 
+/// The flow ran in a task of its own so that its database is cleaned up
+/// even when it fails; its panic, if any, is the test's.
+fn rethrow(outcome: Result<(), tokio::task::JoinError>) {
+    if let Err(e) = outcome {
+        std::panic::resume_unwind(e.into_panic());
+    }
+}
+
 /// The demo's whole flow on `backend`.
 async fn sign_up_in_and_out(backend: Backend) {
     let (router, purge) = app(backend, false).expect("app");
@@ -91,6 +99,12 @@ async fn sign_up_in_and_out(backend: Backend) {
     assert_eq!(location(&response), "/");
     let cookie = session_cookie(&response).expect("signed up and in");
     assert!(!cookie.ends_with('='), "a live cookie: {cookie}");
+    // The demo's 7 days in full, though the clock moved on since the
+    // session was made.
+    let set = response.headers()[header::SET_COOKIE]
+        .to_str()
+        .expect("ascii");
+    assert!(set.contains("Max-Age=604800"), "{set}");
 
     let home = send(&router, page("/", &cookie)).await;
     assert_eq!(home.status(), StatusCode::OK);
@@ -101,6 +115,8 @@ async fn sign_up_in_and_out(backend: Backend) {
     let listed = text(sessions).await;
     assert!(listed.contains(AGENT), "the user agent is listed: {listed}");
     assert_eq!(listed.matches("data-session=").count(), 1, "{listed}");
+    // Started and expires: relative, and the date itself.
+    assert_eq!(listed.matches(" UTC</time>").count(), 2, "{listed}");
 
     let response = send(&router, form("/signout", Some(&cookie), String::new())).await;
     assert!(response.status().is_redirection());
@@ -149,13 +165,14 @@ async fn postgres() {
         .expect("create database");
     let url = format!("postgres://postgres@127.0.0.1:5432/{db}");
     let backend = Backend::connect(&url).await.expect("connect");
-    sign_up_in_and_out(backend).await;
+    let outcome = tokio::spawn(sign_up_in_and_out(backend)).await;
     sqlx::query(sqlx::AssertSqlSafe(format!(
         "DROP DATABASE {db} WITH (FORCE)"
     )))
     .execute(&admin)
     .await
     .expect("drop database");
+    rethrow(outcome);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -169,11 +186,12 @@ async fn mysql() {
         .expect("create database");
     let url = format!("mysql://root@127.0.0.1:3306/{db}");
     let backend = Backend::connect(&url).await.expect("connect");
-    sign_up_in_and_out(backend).await;
+    let outcome = tokio::spawn(sign_up_in_and_out(backend)).await;
     sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE {db}")))
         .execute(&admin)
         .await
         .expect("drop database");
+    rethrow(outcome);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -183,7 +201,7 @@ async fn redis() {
     let backend = Backend::connect_with_redis_prefix(url, &prefix)
         .await
         .expect("connect");
-    sign_up_in_and_out(backend).await;
+    let outcome = tokio::spawn(sign_up_in_and_out(backend)).await;
     // Everything under the run's prefix: sessions, indexes, accounts.
     let client = redis::Client::open(url).expect("url");
     let mut conn = client
@@ -195,10 +213,13 @@ async fn redis() {
         .query_async(&mut conn)
         .await
         .expect("keys");
+    if !keys.is_empty() {
+        let _: () = redis::cmd("DEL")
+            .arg(&keys)
+            .query_async(&mut conn)
+            .await
+            .expect("delete");
+    }
+    rethrow(outcome);
     assert!(!keys.is_empty(), "the run wrote under its prefix");
-    let _: () = redis::cmd("DEL")
-        .arg(&keys)
-        .query_async(&mut conn)
-        .await
-        .expect("delete");
 }
