@@ -462,6 +462,44 @@ mod tests {
     fn over_long_cookie_name_is_refused() {
         let err = refused(Config::builder().cookie_name("a".repeat(4096)));
         assert_eq!(err.field(), "cookie_name");
+        // The boundary: `name=token` fills 4096 bytes exactly, or one more.
+        let fits = 4096 - 1 - crate::TOKEN_LEN;
+        assert!(
+            Config::builder()
+                .cookie_name("a".repeat(fits))
+                .build()
+                .is_ok()
+        );
+        let err = refused(Config::builder().cookie_name("a".repeat(fits + 1)));
+        assert_eq!(err.field(), "cookie_name");
+    }
+
+    #[test]
+    fn attribute_values_over_1024_bytes_are_refused() {
+        // 1024 bytes of a valid domain name pass; one more fails.
+        let domain = |len: usize| {
+            let mut d = "a".repeat(62);
+            while len - d.len() > 63 {
+                d.push('.');
+                d.push_str(&"a".repeat(62));
+            }
+            let rest = len - d.len();
+            if rest >= 2 {
+                d.push('.');
+                d.push_str(&"a".repeat(rest - 1));
+            }
+            d
+        };
+        assert_eq!(domain(1025).len(), 1025);
+        assert_eq!(domain(1024).len(), 1024);
+        assert!(Config::builder().domain(domain(1024)).build().is_ok());
+        assert_eq!(
+            refused(Config::builder().domain(domain(1025))).field(),
+            "domain"
+        );
+        let path = |len: usize| format!("/{}", "a".repeat(len - 1));
+        assert!(Config::builder().path(path(1024)).build().is_ok());
+        assert_eq!(refused(Config::builder().path(path(1025))).field(), "path");
     }
 
     #[test]
