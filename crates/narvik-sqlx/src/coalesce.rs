@@ -3,13 +3,49 @@
 //! the batch's rows paired with their ids.
 
 use std::future::Future;
+use std::sync::Arc;
 
-use narvik_core::SessionId;
+use narvik_core::{Error, SessionId};
+use sqlx::pool::PoolConnection;
 
 pub(crate) use narvik_coalesce::DEFAULT_MAX_BATCH;
 
 /// Lookups of a store's rows, failing with sqlx's error.
 pub(crate) type Coalescer<R> = narvik_coalesce::Coalescer<SessionId, R, sqlx::Error>;
+
+/// One session's row: with coalescing off (a batch size of 1), the
+/// one-id statement `one` straight on the pool; else through `lookups`,
+/// whose batches `batch` looks up on the connection it is given.
+pub(crate) async fn fetch_row<DB, F, FF>(
+    pool: &sqlx::Pool<DB>,
+    lookups: &Coalescer<DB::Row>,
+    one: sqlx::SqlStr,
+    id: SessionId,
+    batch: F,
+) -> Result<Option<Arc<DB::Row>>, Error>
+where
+    DB: sqlx::Database,
+    for<'q> &'q str: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    for<'c> &'c mut DB::Connection: sqlx::Executor<'c, Database = DB>,
+    DB::Arguments: sqlx::IntoArguments<DB>,
+    F: Fn(PoolConnection<DB>, Vec<SessionId>) -> FF,
+    FF: Future<Output = Result<Vec<(SessionId, DB::Row)>, sqlx::Error>>,
+{
+    const CONTEXT: &str = "fetch session";
+    if lookups.max_batch() == 1 {
+        let mut hex = [0u8; 64];
+        let row = sqlx::query(one)
+            .bind(id.encode_hex(&mut hex))
+            .fetch_optional(pool)
+            .await
+            .map_err(|e| Error::store(CONTEXT, e))?;
+        return Ok(row.map(Arc::new));
+    }
+    lookups
+        .fetch(id, || acquire(pool), batch)
+        .await
+        .map_err(|e| Error::store(CONTEXT, e))
+}
 
 /// Gets a connection for [`Coalescer::fetch`] without letting a
 /// cancelled wait abort a connection halfway open.

@@ -352,25 +352,14 @@ where
     }
 
     async fn fetch_session(&self, id: &SessionId) -> Result<Option<Session<D>>, Error> {
-        let context = "fetch session";
-        let row = if self.lookups.max_batch() == 1 {
-            let mut hex = [0u8; 64];
-            sqlx::query(self.sql.fetch.clone())
-                .bind(id.encode_hex(&mut hex))
-                .fetch_optional(&self.pool)
-                .await
-                .map_err(|e| Error::store(context, e))?
-                .map(Arc::new)
-        } else {
-            self.lookups
-                .fetch(
-                    *id,
-                    || coalesce::acquire(&self.pool),
-                    |conn, ids| fetch_rows(&self.sql, conn, ids),
-                )
-                .await
-                .map_err(|e| Error::store(context, e))?
-        };
+        let row = coalesce::fetch_row(
+            &self.pool,
+            &self.lookups,
+            self.sql.fetch.clone(),
+            *id,
+            |conn, ids| fetch_rows(&self.sql, conn, ids),
+        )
+        .await?;
         row.map(|row| {
             let user_id = row
                 .try_get("user_id")
