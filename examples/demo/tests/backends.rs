@@ -154,44 +154,45 @@ async fn sign_up_in_and_out(backend: Backend) {
     purge.shutdown().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn postgres() {
-    let admin_url = "postgres://postgres@127.0.0.1:5432/test";
-    let db = unique("narvik_demo");
-    let admin = sqlx::PgPool::connect(admin_url).await.expect("postgres");
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {db}")))
-        .execute(&admin)
+/// The flow on a database of its own on the SQL server at `server`
+/// (created through its `test` database, dropped after with `DROP
+/// DATABASE <name><drop_options>`).
+async fn on_own_database<DB>(server: &str, drop_options: &str)
+where
+    DB: sqlx::Database,
+    for<'c> &'c mut DB::Connection: sqlx::Executor<'c, Database = DB>,
+    DB::Arguments: sqlx::IntoArguments<DB>,
+{
+    let admin = sqlx::Pool::<DB>::connect(&format!("{server}/test"))
         .await
-        .expect("create database");
-    let url = format!("postgres://postgres@127.0.0.1:5432/{db}");
-    let backend = Backend::connect(&url).await.expect("connect");
+        .expect("the machine's SQL server");
+    let run = |sql: String| {
+        let admin = admin.clone();
+        async move {
+            sqlx::query(sqlx::AssertSqlSafe(sql))
+                .execute(&admin)
+                .await
+                .expect("admin statement");
+        }
+    };
+    let db = unique("narvik_demo");
+    run(format!("CREATE DATABASE {db}")).await;
+    let backend = Backend::connect(&format!("{server}/{db}"))
+        .await
+        .expect("connect");
     let outcome = tokio::spawn(sign_up_in_and_out(backend)).await;
-    sqlx::query(sqlx::AssertSqlSafe(format!(
-        "DROP DATABASE {db} WITH (FORCE)"
-    )))
-    .execute(&admin)
-    .await
-    .expect("drop database");
+    run(format!("DROP DATABASE {db}{drop_options}")).await;
     rethrow(outcome);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres() {
+    on_own_database::<sqlx::Postgres>("postgres://postgres@127.0.0.1:5432", " WITH (FORCE)").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mysql() {
-    let admin_url = "mysql://root@127.0.0.1:3306/test";
-    let db = unique("narvik_demo");
-    let admin = sqlx::MySqlPool::connect(admin_url).await.expect("mysql");
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {db}")))
-        .execute(&admin)
-        .await
-        .expect("create database");
-    let url = format!("mysql://root@127.0.0.1:3306/{db}");
-    let backend = Backend::connect(&url).await.expect("connect");
-    let outcome = tokio::spawn(sign_up_in_and_out(backend)).await;
-    sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE {db}")))
-        .execute(&admin)
-        .await
-        .expect("drop database");
-    rethrow(outcome);
+    on_own_database::<sqlx::MySql>("mysql://root@127.0.0.1:3306", "").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
