@@ -5,7 +5,9 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use narvik_core::{Clock, Error, ManualClock, Narvik, Session, SessionId, Timestamp, Token};
+use narvik_core::{
+    Clock, Error, ManualClock, Narvik, NewSession, Session, SessionId, Timestamp, Token,
+};
 
 use crate::{Case, ConformanceStore, TestData};
 
@@ -456,27 +458,42 @@ pub async fn sixty_four_kib_of_data_round_trips<S: ConformanceStore>(store: S) {
 /// Through [`Narvik`]: past half-life, validation extends and the store
 /// keeps the new expiry.
 pub async fn validate_extends_and_the_store_keeps_the_new_expiry<S: ConformanceStore>(store: S) {
-    let clock = ManualClock::new(now());
-    let narvik = manager(store, &clock);
-    let length = narvik.config().session_length();
-    let created = narvik
-        .create_session(unique_user("extend"), data("x"))
-        .await
-        .expect("create");
-    clock.advance(length / 2 + Duration::from_millis(1));
+    let (clock, narvik, created) = session_past_half_life(store, "extend").await;
+    let extended_to = clock.now() + narvik.config().session_length();
     let valid = narvik
         .validate_session(created.token.as_str())
         .await
         .expect("validate")
         .expect("still valid");
     assert!(valid.extended);
-    assert_eq!(valid.session.expires_at, clock.now() + length);
-    let stored = fetch(narvik.store(), &created.session.id)
+    assert_eq!(valid.session.expires_at, extended_to);
+    assert_extension_kept(&narvik, &created.session.id, extended_to).await;
+}
+
+/// A manager on a manual clock and a session it created, with the clock
+/// just past the session's half-life: the next validation extends it.
+async fn session_past_half_life<S: ConformanceStore>(
+    store: S,
+    label: &str,
+) -> (ManualClock, Narvik<Arc<S>>, NewSession<TestData>) {
+    let clock = ManualClock::new(now());
+    let narvik = manager(store, &clock);
+    let created = narvik
+        .create_session(unique_user(label), data("x"))
         .await
-        .expect("stored");
+        .expect("create");
+    clock.advance(narvik.config().session_length() / 2 + Duration::from_millis(1));
+    (clock, narvik, created)
+}
+
+async fn assert_extension_kept<S: ConformanceStore>(
+    narvik: &Narvik<Arc<S>>,
+    id: &SessionId,
+    extended_to: Timestamp,
+) {
+    let stored = fetch(narvik.store(), id).await.expect("stored");
     assert_eq!(
-        stored.expires_at,
-        clock.now() + length,
+        stored.expires_at, extended_to,
         "the store did not keep the extension"
     );
 }
@@ -488,14 +505,9 @@ pub async fn validate_extends_and_the_store_keeps_the_new_expiry<S: ConformanceS
 /// store holds the extended expiry, and the next validation does not
 /// extend again.
 pub async fn concurrent_validations_at_half_life_keep_the_token<S: ConformanceStore>(store: S) {
-    let clock = ManualClock::new(now());
-    let narvik = Arc::new(manager(store, &clock));
-    let length = narvik.config().session_length();
-    let created = narvik
-        .create_session(unique_user("half-life"), data("x"))
-        .await
-        .expect("create");
-    clock.advance(length / 2 + Duration::from_millis(1));
+    let (clock, narvik, created) = session_past_half_life(store, "half-life").await;
+    let extended_to = clock.now() + narvik.config().session_length();
+    let narvik = Arc::new(narvik);
     let token = Arc::new(created.token);
     let tasks: Vec<_> = (0..50)
         .map(|_| {
@@ -510,16 +522,9 @@ pub async fn concurrent_validations_at_half_life_keep_the_token<S: ConformanceSt
             .expect("validate")
             .expect("a live session at half-life must validate");
         assert_eq!(valid.session.id, created.session.id);
-        assert_eq!(valid.session.expires_at, clock.now() + length);
+        assert_eq!(valid.session.expires_at, extended_to);
     }
-    let stored = fetch(narvik.store(), &created.session.id)
-        .await
-        .expect("stored");
-    assert_eq!(
-        stored.expires_at,
-        clock.now() + length,
-        "the store did not keep the extension"
-    );
+    assert_extension_kept(&narvik, &created.session.id, extended_to).await;
     let again = narvik
         .validate_session(token.as_str())
         .await
