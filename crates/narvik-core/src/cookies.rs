@@ -300,46 +300,28 @@ mod tests {
         let token = token();
         let now = Timestamp::from_unix_millis(1_700_000_000_000);
         let at = |ms: i64| Timestamp::from_unix_millis(1_700_000_000_000 + ms);
-        let max_age = |header: String| {
-            let cookie = Cookie::parse(header).expect("parses");
+        let header = |left_ms: i64| config.session_cookie_header(&token, at(left_ms), now);
+        // The session outlasts the configured age, or falls short of it by
+        // milliseconds only: the full age, the ready-made text.
+        for left_ms in [90_000_000, 3_600_000, 3_599_990] {
+            assert_eq!(
+                header(left_ms),
+                config.create_cookie_header(&token),
+                "{left_ms}"
+            );
+        }
+        // Less left: the seconds left, rounded up; none once it has ended.
+        for (left_ms, secs) in [(3_599_000, 3599), (1_500, 2), (1, 1), (0, 0), (-5_000, 0)] {
+            let cookie = Cookie::parse(header(left_ms)).expect("parses");
             assert_eq!(cookie.value(), token.as_str());
-            cookie.max_age().map(|d| d.whole_seconds())
-        };
-        assert_eq!(
-            config.session_cookie_header(&token, at(3_600_000), now),
-            config.create_cookie_header(&token)
-        );
-        assert_eq!(
-            config.session_cookie_header(&token, at(90_000_000), now),
-            config.create_cookie_header(&token)
-        );
-        // A few milliseconds short of the full age: still the full age.
-        assert_eq!(
-            config.session_cookie_header(&token, at(3_599_990), now),
-            config.create_cookie_header(&token)
-        );
-        assert_eq!(
-            max_age(config.session_cookie_header(&token, at(3_599_000), now)),
-            Some(3599)
-        );
-        assert_eq!(
-            max_age(config.session_cookie_header(&token, at(1_500), now)),
-            Some(2)
-        );
-        assert_eq!(
-            max_age(config.session_cookie_header(&token, at(1), now)),
-            Some(1)
-        );
-        assert_eq!(
-            max_age(config.session_cookie_header(&token, at(0), now)),
-            Some(0)
-        );
-        assert_eq!(
-            max_age(config.session_cookie_header(&token, at(-5_000), now)),
-            Some(0)
-        );
+            assert_eq!(
+                cookie.max_age().map(|d| d.whole_seconds()),
+                Some(secs),
+                "{left_ms}"
+            );
+        }
         // The rest of the attributes are the configured ones.
-        let capped = config.session_cookie_header(&token, at(1_800_000), now);
+        let capped = header(1_800_000);
         let full = config.create_cookie_header(&token);
         assert_eq!(
             parts(&capped.replace("Max-Age=1800", "Max-Age=3600")),
