@@ -51,7 +51,7 @@
 //! stored twice, always equal: in the value's head, which that `GET`
 //! reads, and as the key's own expiry, so Redis deletes an expired session
 //! by itself. Both are set together: by the `SET` that saves the session,
-//! and by each extension's one-key script, which rewrites the head with
+//! and by each extension's script, which rewrites the head with
 //! `SETRANGE` (fixed width, so the JSON is neither decoded nor rewritten)
 //! and `PEXPIREAT`s the key, atomically, and does nothing if the key is
 //! gone, so it cannot re-create a session deleted meanwhile. Every expiry
@@ -61,23 +61,47 @@
 //! User ids are arbitrary strings (unicode, kilobytes), so the index key
 //! holds their SHA-256; the user id itself is in each session's value.
 //!
-//! # The per-user index, and Redis Cluster
+//! # The per-user index: atomic on one server, ordered in a cluster
 //!
-//! A session key and its user's index hash to different cluster slots,
-//! and no script may touch both. So every script here touches exactly one
-//! key (atomic on a server and in a cluster alike; no hash tags are needed,
-//! and the prefix may not contain `{` or `}`, so keys spread over all
-//! slots), and the steps that touch both keys are ordered so that one
-//! invariant holds at every instant, whatever crashes or races:
+//! Every change to a session also changes its user's index: save adds
+//! the entry, an extension raises its score, deletes and the purge remove
+//! it. One invariant holds at every instant, whatever crashes or races:
 //!
 //! > every live session is in its user's index, with a score at least its
 //! > expiry.
 //!
-//! - **save**: a script adds the id to the index (`ZADD GT`), trims
-//!   members that expired by the server's clock and sets the index's
-//!   expiry to its latest score; *then* `SET key value NX PXAT expires_at`.
-//!   If the `SET` is refused (the id exists) the entry it added is removed
-//!   and the call fails with [`Error::DuplicateSessionId`](narvik_core::Error::DuplicateSessionId).
+//! **On one server**, each change is one Lua script over both keys, so it
+//! is atomic: no client ever sees the key without its entry or the entry
+//! without its key, and no crash leaves one changed without the other.
+//! The index key is derived from the owner, which only the session's value
+//! names (Lua cannot compute SHA-256), so a change that starts from a
+//! session id (extend, delete, purge) first reads the value with a `GET`,
+//! then runs its script, which checks again what it depends on (the key
+//! still exists; its expiry is still due).
+//!
+//! - **save**: `SET key value NX PXAT expires_at` and, only if that set
+//!   it, `ZADD GT` the entry; if the id exists nothing changes and the call
+//!   fails with [`Error::DuplicateSessionId`](narvik_core::Error::DuplicateSessionId).
+//! - **update expiry**: rewrite the value's head, `PEXPIREAT` the key and
+//!   raise the entry's score; nothing at all if the key is gone.
+//! - **delete**: `DEL` the key and `ZREM` the entry.
+//! - **delete for user / delete others**: read the index, then one script
+//!   per 512 sessions deletes the keys and their entries. A session saved
+//!   after the read is kept (and indexed, so a later call finds it).
+//! - **purge**: for each key whose expiry is due, delete it and its entry.
+//!
+//! **In a cluster**, a session key and its user's index hash to different
+//! slots, and no script may touch both. Hash tags cannot help: a session is
+//! fetched by id alone, so its key is derived from the id alone, and a
+//! user's sessions would all pile into one slot if they shared a tag. So
+//! every script there touches exactly one key (no hash tags are needed,
+//! and the prefix may not contain `{` or `}`, so keys spread over all
+//! slots), and the two steps of each change are ordered to keep the
+//! invariant:
+//!
+//! - **save**: a script adds the id to the index (`ZADD GT`), *then*
+//!   `SET key value NX PXAT expires_at`. If the `SET` is refused the entry
+//!   it added is removed.
 //! - **update expiry**: read the owner from the value; raise the index
 //!   score with `ZADD XX GT` (`XX`: an entry removed by a concurrent delete
 //!   is not re-added); *then* one script on the key rewrites the value's
@@ -90,26 +114,42 @@
 //!   then remove from the index exactly the ids whose `DEL` deleted
 //!   something. Every session saved before the call is in the index, so it
 //!   is deleted; a save racing the call either lands before the read
-//!   (deleted) or after it (kept, and still indexed, so a later call finds
-//!   it). An entry whose key is already missing is left alone, because it
-//!   may be a save in flight between its two steps.
+//!   (deleted) or after it (kept, and still indexed). An entry whose key is
+//!   already missing is left alone, because it may be a save in flight
+//!   between its two steps.
+//! - **purge**: one script per key deletes it if its expiry is due and
+//!   returns the value, *then* the id leaves its user's index.
+//!
+//! A crash between a cluster change's two steps leaves at worst an index
+//! entry without a session, which listing skips and which goes when its
+//! score passes.
+//!
+//! Common to both:
+//!
 //! - **list for user**: read the index, fetch each key; entries whose key
 //!   is gone are skipped.
 //! - **purge** ([`PurgeableStore::delete_all_expired_sessions`](narvik_core::store::PurgeableStore::delete_all_expired_sessions)):
-//!   `SCAN` every master for session keys; one script per key deletes it if
-//!   its expiry (`PEXPIRETIME`, equal to the value's) is `<= now` (also keys Redis has not expired yet, when
-//!   `now` is ahead of the server) and returns the value, so the id leaves
-//!   its user's index and concurrent purges count each session once. Then
-//!   every index is trimmed of entries that expired by the server's clock:
-//!   the stale entries no key expiry removes. Returns the sessions deleted.
+//!   `SCAN` every master for session keys; a key is due if its expiry
+//!   (`PEXPIRETIME`, equal to the value's) is `<= now`, which includes keys
+//!   Redis has not expired yet when `now` is ahead of the server; each
+//!   deletion is a script, so concurrent purges count each session once.
+//!   Then every index is trimmed of entries that expired by the server's
+//!   clock: the stale entries no key expiry removes. Returns the sessions
+//!   deleted.
+//! - Every index script trims entries whose score (expiry) has passed by
+//!   the server's clock and sets the index key's own expiry to its latest
+//!   score.
 //!
 //! So the index never loses a live session, drops revoked ones as they are
 //! revoked, and cannot grow without bound: entries leave when their
 //! session is deleted or expires (on the next write to the index, or the
 //! next purge), and the index key itself expires with its latest session.
 //! The only entries that linger are those whose key vanished without this
-//! store (eviction, a manual `DEL`, a crash between a delete's two steps);
-//! listing skips them and they go when their score passes.
+//! store (eviction, a manual `DEL`; in a cluster, a crash between a
+//! delete's two steps); listing skips them and they go when their score
+//! passes. The tests check all of this under concurrent writers, and on
+//! one server that `MULTI` snapshots taken among them never see a key
+//! without its entry or an entry without its key.
 //!
 //! # Reads under load
 //!
@@ -169,8 +209,9 @@
 //! maintained, async, and handle Redis Cluster (`MOVED`/`ASK`, slot map
 //! refreshes, reconnecting to nodes). What decided it:
 //!
-//! - **Scripts.** Every multi-step index change is a Lua script; redis-rs'
-//!   `Script` sends `EVALSHA` and falls back to `EVAL` when the server has
+//! - **Scripts.** Every index change is a Lua script (on one server,
+//!   with the session key's change in the same script); redis-rs' `Script`
+//!   sends `EVALSHA` and falls back to `EVAL` when the server has
 //!   not cached it (after a restart or a failover), which the failure
 //!   tests exercise.
 //! - **Reconnection you can bound.** `ConnectionManager` reconnects in the

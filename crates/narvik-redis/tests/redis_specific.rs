@@ -123,15 +123,13 @@ async fn undecodable_value_is_a_data_error_naming_the_session(target: Target) {
     // not a session.
     for value in ["{not json".to_owned(), format!("{at:015} {{not json")] {
         let id = Token::generate().expect("os rng").session_id();
-        let _: () = raw
-            .query(
-                redis::cmd("SET")
-                    .arg(store.inner().session_key(&id))
-                    .arg(&value)
-                    .arg("PXAT")
-                    .arg(at),
-            )
-            .await;
+        let mut set_raw = redis::cmd("SET");
+        set_raw
+            .arg(store.inner().session_key(&id))
+            .arg(&value)
+            .arg("PXAT")
+            .arg(at);
+        let _: () = raw.query(&set_raw).await;
         match store.fetch_session(&id).await {
             Err(Error::Data { id: bad, .. }) => assert_eq!(bad, id),
             other => panic!("{value:?} must be Error::Data naming the id, got {other:?}"),
@@ -144,6 +142,23 @@ async fn undecodable_value_is_a_data_error_naming_the_session(target: Target) {
             err.to_string().contains(&id.to_string()),
             "message must name the id: {err}"
         );
+        // With no owner to read, deleting and purging still remove the key
+        // (there is no index to name), and the purge counts it.
+        store.delete_session(&id).await.expect("delete");
+        let left: i64 = raw
+            .query(redis::cmd("EXISTS").arg(store.inner().session_key(&id)))
+            .await;
+        assert_eq!(left, 0, "{value:?}: delete left the key");
+        let _: () = raw.query(&set_raw).await;
+        let purged = store
+            .delete_all_expired_sessions(Timestamp::from_unix_millis(at))
+            .await
+            .expect("purge");
+        assert_eq!(purged, 1, "{value:?}: the purge must delete and count it");
+        let left: i64 = raw
+            .query(redis::cmd("EXISTS").arg(store.inner().session_key(&id)))
+            .await;
+        assert_eq!(left, 0, "{value:?}: the purge left the key");
     }
 }
 
@@ -356,6 +371,88 @@ async fn per_user_delete_misses_nothing_under_concurrent_writers(target: Target,
     );
 }
 
+/// On one server every change is one script over the session key and its
+/// index entry, so no one ever sees one without the other. Writers save,
+/// extend, delete and "sign out everywhere else" for one user, and a
+/// purge (with a `now` past every expiry) runs among them; meanwhile
+/// `MULTI`/`EXEC` snapshots of the index and the session keys must always
+/// agree: every key has its entry, every entry its key.
+async fn every_change_moves_key_and_index_together(target: Target) {
+    const WRITERS: usize = 6;
+    const ROUNDS: usize = 40;
+    let store = Arc::new(TestStore::new(target.clone(), "atomic").await);
+    let user = "atomic-user";
+    let index_key = store.inner().user_index_key(user);
+    let key_pattern = format!("{}:s:*", store.inner().key_prefix());
+    let writers: Vec<_> = (0..WRITERS)
+        .map(|w| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                for round in 0..ROUNDS {
+                    let s = session(user, Timestamp::now() + HOUR);
+                    store.save_session(&s).await.expect("save");
+                    store
+                        .update_session_expiry(&s.id, Timestamp::now() + 2 * HOUR)
+                        .await
+                        .expect("extend");
+                    match (w + round) % 8 {
+                        0 => store
+                            .delete_other_sessions_for_user(user, &s.id)
+                            .await
+                            .expect("delete others"),
+                        1 => {
+                            store
+                                .delete_all_expired_sessions(Timestamp::now() + 3 * HOUR)
+                                .await
+                                .expect("purge");
+                        }
+                        2..=4 => store.delete_session(&s.id).await.expect("delete"),
+                        _ => {}
+                    }
+                }
+            })
+        })
+        .collect();
+    let mut raw = Raw::connect(&target).await;
+    let mut snapshots = 0;
+    let mut seen_sessions = 0;
+    while !writers.iter().all(tokio::task::JoinHandle::is_finished) {
+        let (members, keys): (Vec<String>, Vec<String>) = match &mut raw {
+            Raw::Single(conn) => redis::pipe()
+                .atomic()
+                .cmd("ZRANGE")
+                .arg(&index_key)
+                .arg(0)
+                .arg(-1)
+                .cmd("KEYS")
+                .arg(&key_pattern)
+                .query_async(conn)
+                .await
+                .expect("snapshot"),
+            Raw::Cluster(_) => unreachable!("one server only"),
+        };
+        let indexed: HashSet<String> = members.into_iter().collect();
+        let stored: HashSet<String> = keys
+            .iter()
+            .filter_map(|k| k.rsplit(':').next().map(str::to_owned))
+            .collect();
+        assert_eq!(
+            indexed, stored,
+            "snapshot {snapshots}: the index and the session keys disagree"
+        );
+        snapshots += 1;
+        seen_sessions += stored.len();
+    }
+    for w in writers {
+        w.await.expect("writer panicked");
+    }
+    assert!(
+        snapshots >= 20 && seen_sessions > 0,
+        "the snapshots did not overlap the writers ({snapshots} snapshots, \
+         {seen_sessions} sessions seen)"
+    );
+}
+
 async fn invalid_prefix_is_refused(target: Target) {
     for bad in ["", "a:b", "{tag}", "a*"] {
         let builder = narvik_redis::RedisStore::builder().key_prefix(bad);
@@ -417,6 +514,13 @@ macro_rules! against {
 
 mod single_server {
     against!(super::Target::single());
+
+    #[test]
+    fn every_change_moves_key_and_index_together() {
+        super::runtime().block_on(super::every_change_moves_key_and_index_together(
+            super::Target::single(),
+        ));
+    }
 }
 
 mod cluster {

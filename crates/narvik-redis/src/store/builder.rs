@@ -1,0 +1,195 @@
+//! [`RedisStoreBuilder`]: key prefix, timeout and read batching, then
+//! the connection to one server or a cluster.
+
+use std::marker::PhantomData;
+use std::sync::Arc;
+use std::time::Duration;
+
+use narvik_core::Error;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::cluster::ClusterClient;
+
+use super::RedisStore;
+use crate::connection::Connection;
+use crate::direct::Direct;
+use crate::keys::{Keys, MAX_PREFIX_LEN};
+
+/// The key prefix used unless [`RedisStoreBuilder::key_prefix`] sets one.
+pub const DEFAULT_KEY_PREFIX: &str = "narvik";
+
+/// How long one Redis round trip may take unless
+/// [`RedisStoreBuilder::timeout`] says otherwise.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_millis(500);
+
+/// The most validations one pipeline of `GET`s serves, by default
+/// ([`RedisStoreBuilder::read_batch_size`]).
+pub const DEFAULT_READ_BATCH: usize = narvik_coalesce::DEFAULT_MAX_BATCH;
+
+/// Builds a [`RedisStore`]: key prefix, timeout, then the server(s).
+///
+/// ```
+/// use std::time::Duration;
+///
+/// let builder = narvik_redis::RedisStore::builder()
+///     .key_prefix("my-app")
+///     .timeout(Duration::from_millis(250));
+/// # let _ = builder;
+/// ```
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct RedisStoreBuilder {
+    prefix: String,
+    timeout: Duration,
+    read_batch: usize,
+}
+
+impl Default for RedisStoreBuilder {
+    fn default() -> Self {
+        Self {
+            prefix: DEFAULT_KEY_PREFIX.to_owned(),
+            timeout: DEFAULT_TIMEOUT,
+            read_batch: DEFAULT_READ_BATCH,
+        }
+    }
+}
+
+impl RedisStoreBuilder {
+    /// The prefix of every key the store writes ([`DEFAULT_KEY_PREFIX`]
+    /// by default): 1 to 64 characters of `A-Z a-z 0-9 . _ -`. Give each
+    /// application (and each test run) its own.
+    pub fn key_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.prefix = prefix.into();
+        self
+    }
+
+    /// How long one Redis round trip may take before the call fails with
+    /// [`Error::Store`] ([`DEFAULT_TIMEOUT`] by default). Also bounds
+    /// connecting, and the wait for a reconnection.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// The most validations one pipeline of `GET`s serves
+    /// ([`DEFAULT_READ_BATCH`] by default; at least 1).
+    ///
+    /// Validations that arrive while a few pipelines are already in
+    /// flight wait for the next one, which carries all of them. That is
+    /// one round trip's client and server work for many reads, where the
+    /// same reads one command at a time would each pay it: more reads per
+    /// second under load, and a lone validate still goes at once. `1`
+    /// sends every `GET` on its own.
+    pub fn read_batch_size(mut self, size: usize) -> Self {
+        self.read_batch = size.max(1);
+        self
+    }
+
+    /// Connects to one Redis server (7.0 or later), e.g.
+    /// `redis://127.0.0.1:6379`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Store`] if the key prefix is invalid, the URL does not
+    /// parse, or the server does not answer a `PING` within the timeout.
+    pub async fn connect<D>(self, url: &str) -> Result<RedisStore<D>, Error> {
+        let keys = self.keys()?;
+        let client = redis::Client::open(url).map_err(|e| Error::store("parse redis url", e))?;
+        let addr = client.get_connection_info().addr().to_string();
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(self.timeout))
+            .set_response_timeout(Some(self.timeout))
+            // Reconnect quickly: while Redis is down every call fails within
+            // the timeout anyway, and when it is back the next attempt
+            // should not be seconds away. A failed round of attempts is
+            // restarted by the next call.
+            .set_min_delay(Duration::from_millis(10))
+            .set_max_delay(self.timeout)
+            .set_number_of_retries(4);
+        let manager = ConnectionManager::new_lazy_with_config(client, config)
+            .map_err(|e| Error::store(format!("connect to redis at {addr}"), e))?;
+        let mut conn = Connection::single(manager, self.timeout, self.read_batch);
+        redis::cmd("PING")
+            .query_async::<()>(&mut conn)
+            .await
+            .map_err(|e| Error::store(format!("connect to redis at {addr}"), e))?;
+        Ok(self.store(conn, keys))
+    }
+
+    /// Connects to a Redis Cluster (7.0 or later) through any of its
+    /// nodes, e.g. `["redis://127.0.0.1:7000", "redis://127.0.0.1:7001"]`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Store`] if the key prefix is invalid, a URL does not parse,
+    /// or the cluster's slot map cannot be read within the timeout.
+    pub async fn connect_cluster<D, I>(self, nodes: I) -> Result<RedisStore<D>, Error>
+    where
+        I: IntoIterator,
+        I::Item: AsRef<str>,
+    {
+        let keys = self.keys()?;
+        let nodes: Vec<String> = nodes.into_iter().map(|n| n.as_ref().to_owned()).collect();
+        let context = || format!("connect to redis cluster at {}", nodes.join(", "));
+        let timeout_ms = u64::try_from(self.timeout.as_millis()).unwrap_or(u64::MAX);
+        let client = ClusterClient::builder(nodes.clone())
+            .connection_timeout(self.timeout)
+            .response_timeout(self.timeout)
+            // Few, quick retries: the store's timeout is the real bound.
+            .retries(3)
+            .min_retry_wait(10)
+            .max_retry_wait(timeout_ms)
+            // The store's own bound (`Connection`) is the one overall
+            // timeout of a call, retries and redirections included; a
+            // second, equal one inside the client would only add a timer
+            // to every call. `response_timeout` still bounds each attempt,
+            // and the client's own slot refreshes and connection checks.
+            .overall_response_timeout(None)
+            .build()
+            .map_err(|e| Error::store(context(), e))?;
+        let connection = tokio::time::timeout(self.timeout, client.get_async_connection())
+            .await
+            .map_err(|_| Error::store(context(), timed_out(self.timeout)))?
+            .map_err(|e| Error::store(context(), e))?;
+        // The validation's direct read path: its first slot map now, so
+        // that reads go direct from the start; if that fails, calls fall
+        // back and a background refresh retries.
+        let direct = nodes
+            .first()
+            .and_then(|first| redis::IntoConnectionInfo::into_connection_info(first.as_str()).ok())
+            .and_then(|first| Direct::new(first, self.timeout, self.read_batch))
+            .map(Arc::new);
+        if let Some(direct) = &direct {
+            let _ = direct.refresh(&mut connection.clone()).await;
+        }
+        Ok(self.store(Connection::cluster(connection, direct, self.timeout), keys))
+    }
+
+    fn keys(&self) -> Result<Keys, Error> {
+        Keys::new(&self.prefix).ok_or_else(|| {
+            Error::store(
+                "check key prefix",
+                format!(
+                    "a key prefix is 1 to {MAX_PREFIX_LEN} characters of A-Z a-z 0-9 . _ - \
+                     (got {:?})",
+                    self.prefix
+                ),
+            )
+        })
+    }
+
+    fn store<D>(&self, conn: Connection, keys: Keys) -> RedisStore<D> {
+        RedisStore {
+            conn,
+            keys,
+            timeout: self.timeout,
+            _data: PhantomData,
+        }
+    }
+}
+
+fn timed_out(after: Duration) -> std::io::Error {
+    std::io::Error::new(
+        std::io::ErrorKind::TimedOut,
+        format!("no answer from redis within {after:?}"),
+    )
+}

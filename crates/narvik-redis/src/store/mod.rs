@@ -1,0 +1,506 @@
+//! [`RedisStore`]: the store and the three store traits. Reads are the
+//! same on one server and in a cluster; writes are atomic scripts on one
+//! server ([`one_server`]) and ordered one-key steps in a cluster
+//! ([`cluster`]).
+
+mod builder;
+mod cluster;
+mod one_server;
+mod value;
+
+use std::fmt;
+use std::marker::PhantomData;
+use std::time::Duration;
+
+use futures_util::future::try_join_all;
+use narvik_core::store::{PurgeableStore, SessionStore, UserSessionStore};
+use narvik_core::{Error, SESSION_ID_LEN, Session, SessionId, Timestamp};
+use redis::RedisError;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+pub use builder::{DEFAULT_KEY_PREFIX, DEFAULT_READ_BATCH, DEFAULT_TIMEOUT, RedisStoreBuilder};
+pub use value::MAX_EXPIRY;
+
+use crate::connection::{Connection, ScanTarget};
+use crate::keys::Keys;
+use crate::scripts::INDEX_REMOVE;
+use value::{BAD_HEAD, Stored, StoredRef, decode_owner, decode_value, encode_value, expiry_millis};
+
+/// Sessions and user indexes are changed this many keys at a time, so that
+/// a user with very many sessions neither floods the connection nor
+/// exceeds Lua's argument limit.
+const BATCH: usize = 512;
+
+/// A session store on Redis (one server) or Redis Cluster.
+///
+/// `D` is the sessions' data, stored as JSON. Cloning is cheap and clones
+/// share connections. See the [crate docs](crate) for the key layout and
+/// the guarantees.
+pub struct RedisStore<D = ()> {
+    conn: Connection,
+    keys: Keys,
+    timeout: Duration,
+    // fn() -> D: the store holds no D, so it is Send + Sync whatever D is.
+    _data: PhantomData<fn() -> D>,
+}
+
+impl<D> Clone for RedisStore<D> {
+    fn clone(&self) -> Self {
+        Self {
+            conn: self.conn.clone(),
+            keys: self.keys.clone(),
+            timeout: self.timeout,
+            _data: PhantomData,
+        }
+    }
+}
+
+impl<D> fmt::Debug for RedisStore<D> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisStore")
+            .field("key_prefix", &self.keys.prefix())
+            .field("cluster", &self.conn.is_cluster())
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+fn store_error(context: &'static str) -> impl Fn(RedisError) -> Error {
+    move |e| Error::store(context, e)
+}
+
+fn hex(id: &SessionId) -> String {
+    let mut buf = [0u8; SESSION_ID_LEN];
+    id.encode_hex(&mut buf).to_owned()
+}
+
+/// The owner a session's value names, or `None` if it does not decode
+/// (logged): the session goes all the same, and its index entry, if any,
+/// when its score passes. `action` is "deleting" or "purging".
+fn owner_or_warn(id: &SessionId, value: &[u8], action: &str) -> Option<String> {
+    decode_owner(id, value)
+        .inspect_err(|e| {
+            tracing::warn!(session_id = %id, error = %e,
+                "{action} a session whose value does not decode");
+        })
+        .ok()
+}
+
+/// What a write to one session touches: its key, its user's index, and
+/// its member in that index.
+struct Entry {
+    session_key: String,
+    index_key: String,
+    member: String,
+}
+
+impl Entry {
+    fn new(keys: &Keys, id: &SessionId, user_id: &str) -> Self {
+        Self {
+            session_key: keys.session(id),
+            index_key: keys.user(user_id),
+            member: hex(id),
+        }
+    }
+}
+
+impl RedisStore<()> {
+    /// A builder, to set the key prefix or the timeout before connecting.
+    pub fn builder() -> RedisStoreBuilder {
+        RedisStoreBuilder::default()
+    }
+}
+
+impl<D> RedisStore<D> {
+    /// Connects to one server with the default prefix and timeout; see
+    /// [`RedisStoreBuilder::connect`].
+    ///
+    /// # Errors
+    ///
+    /// As [`RedisStoreBuilder::connect`].
+    pub async fn connect(url: &str) -> Result<Self, Error> {
+        RedisStoreBuilder::default().connect(url).await
+    }
+
+    /// Connects to a cluster with the default prefix and timeout; see
+    /// [`RedisStoreBuilder::connect_cluster`].
+    ///
+    /// # Errors
+    ///
+    /// As [`RedisStoreBuilder::connect_cluster`].
+    pub async fn connect_cluster<I>(nodes: I) -> Result<Self, Error>
+    where
+        I: IntoIterator,
+        I::Item: AsRef<str>,
+    {
+        RedisStoreBuilder::default().connect_cluster(nodes).await
+    }
+
+    /// In a cluster, how many validation reads fell back from the direct
+    /// path to the cluster client, and how many times the direct path's
+    /// slot map was read. For tests; not a stable API.
+    #[doc(hidden)]
+    #[must_use]
+    pub fn direct_read_counts(&self) -> Option<(u64, u64)> {
+        self.conn.direct_counts()
+    }
+
+    /// How many batches of validation reads the store has sent, and how
+    /// many reads they carried ([`RedisStoreBuilder::read_batch_size`];
+    /// both 0 with batching off). For tests; not a stable API.
+    #[doc(hidden)]
+    #[must_use]
+    pub fn read_batch_counts(&self) -> (u64, u64) {
+        self.conn.read_batch_counts()
+    }
+
+    /// The prefix of every key this store writes.
+    #[must_use]
+    pub fn key_prefix(&self) -> &str {
+        self.keys.prefix()
+    }
+
+    /// The Redis key that holds session `id`: `<prefix>:s:<id>`.
+    #[must_use]
+    pub fn session_key(&self, id: &SessionId) -> String {
+        self.keys.session(id)
+    }
+
+    /// The Redis key of `user_id`'s index: `<prefix>:u:<hex SHA-256 of
+    /// the user id>`.
+    #[must_use]
+    pub fn user_index_key(&self, user_id: &str) -> String {
+        self.keys.user(user_id)
+    }
+
+    /// Deletes every key under this store's prefix, sessions and indexes
+    /// alike (everyone is signed out), and returns how many keys it
+    /// deleted. Meant for tests and for starting over, not for traffic: it
+    /// scans the keyspace of every master.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Store`] if Redis fails or times out; some keys may then be
+    /// left.
+    pub async fn clear(&self) -> Result<u64, Error> {
+        const CONTEXT: &str = "clear store";
+        let mut deleted = 0;
+        let mut conn = self.conn.clone();
+        let pattern = self.keys.all_pattern();
+        for target in conn.scan_targets().await.map_err(store_error(CONTEXT))? {
+            let mut cursor = 0;
+            loop {
+                let (next, keys) = conn
+                    .scan_step(&target, cursor, &pattern, None)
+                    .await
+                    .map_err(store_error(CONTEXT))?;
+                let dels = keys.iter().map(|key| {
+                    let mut conn = self.conn.clone();
+                    async move {
+                        redis::cmd("DEL")
+                            .arg(key)
+                            .query_async::<u64>(&mut conn)
+                            .await
+                            .map_err(store_error(CONTEXT))
+                    }
+                });
+                deleted += try_join_all(dels).await?.into_iter().sum::<u64>();
+                if next == 0 {
+                    break;
+                }
+                cursor = next;
+            }
+        }
+        Ok(deleted)
+    }
+
+    /// The ids in `user_key`'s index. Members that are not session ids
+    /// (not written by this store) are skipped.
+    async fn index_members(
+        &self,
+        conn: &mut Connection,
+        user_key: &str,
+        context: &'static str,
+    ) -> Result<Vec<SessionId>, Error> {
+        let members: Vec<String> = redis::cmd("ZRANGE")
+            .arg(user_key)
+            .arg(0)
+            .arg(-1)
+            .query_async(conn)
+            .await
+            .map_err(store_error(context))?;
+        Ok(members
+            .iter()
+            .filter_map(|m| SessionId::parse(m).ok())
+            .collect())
+    }
+
+    /// Deletes `user_id`'s sessions except `keep`: reads the index, then
+    /// deletes what it lists.
+    async fn delete_user_sessions(
+        &self,
+        user_id: &str,
+        keep: Option<&SessionId>,
+    ) -> Result<(), Error> {
+        const CONTEXT: &str = "delete sessions for user";
+        let mut conn = self.conn.clone();
+        let index_key = self.keys.user(user_id);
+        let ids = self.index_members(&mut conn, &index_key, CONTEXT).await?;
+        let targets: Vec<&SessionId> = ids.iter().filter(|id| Some(*id) != keep).collect();
+        if self.conn.is_cluster() {
+            cluster::delete_many(&mut conn, &self.keys, &index_key, &targets).await
+        } else {
+            one_server::delete_many(&mut conn, &self.keys, &index_key, &targets).await
+        }
+    }
+
+    /// Deletes the sessions among `keys` (from a `SCAN`) that expire at or
+    /// before `now`, unindexes them, and returns how many it deleted.
+    async fn purge_batch(&self, keys: &[String], now: i64) -> Result<u64, Error> {
+        let cluster = self.conn.is_cluster();
+        let work = keys.iter().filter_map(|key| {
+            // Only keys that parse as ours: a stranger's key that happens to
+            // match the pattern is left alone.
+            let id = self.keys.id_of_session_key(key)?;
+            let mut conn = self.conn.clone();
+            Some(async move {
+                let deleted = if cluster {
+                    cluster::purge(&mut conn, &self.keys, key, &id, now).await
+                } else {
+                    one_server::purge(&mut conn, &self.keys, key, &id, now).await
+                };
+                deleted.map(u64::from)
+            })
+        });
+        Ok(try_join_all(work).await?.into_iter().sum())
+    }
+
+    /// Trims every index under the prefix of entries that expired by the
+    /// server's clock: stale entries no key expiry removes.
+    async fn trim_indexes(
+        &self,
+        conn: &mut Connection,
+        targets: &[ScanTarget],
+    ) -> Result<(), Error> {
+        const CONTEXT: &str = "trim user indexes";
+        let pattern = self.keys.user_pattern();
+        for target in targets {
+            let mut cursor = 0;
+            loop {
+                let (next, keys) = conn
+                    .scan_step(target, cursor, &pattern, Some("zset"))
+                    .await
+                    .map_err(store_error(CONTEXT))?;
+                let trims = keys.iter().map(|key| {
+                    let mut conn = self.conn.clone();
+                    async move {
+                        INDEX_REMOVE
+                            .key(key)
+                            .invoke_async::<i64>(&mut conn)
+                            .await
+                            .map_err(store_error(CONTEXT))
+                    }
+                });
+                try_join_all(trims).await?;
+                if next == 0 {
+                    break;
+                }
+                cursor = next;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl<D> RedisStore<D>
+where
+    D: DeserializeOwned,
+{
+    /// One `GET`: the value carries the expiry in its head, equal to the
+    /// key's own expiry (both are written together, at save and by each
+    /// extension's script), so no second command is needed.
+    async fn fetch(&self, id: &SessionId) -> Result<Option<Session<D>>, Error> {
+        const CONTEXT: &str = "fetch session";
+        let value = self
+            .conn
+            .get(self.keys.session(id))
+            .await
+            .map_err(store_error(CONTEXT))?;
+        let Some(value) = value else {
+            return Ok(None);
+        };
+        let (expires_at, json) = decode_value(&value).map_err(|e| Error::data(*id, e))?;
+        let stored: Stored<D> = serde_json::from_slice(json).map_err(|e| Error::data(*id, e))?;
+        Ok(Some(Session {
+            id: *id,
+            user_id: stored.user_id,
+            created_at: stored.created_at,
+            expires_at,
+            data: stored.data,
+        }))
+    }
+}
+
+impl<D> SessionStore for RedisStore<D>
+where
+    D: Serialize + DeserializeOwned + Send + Sync + 'static,
+{
+    type Data = D;
+
+    /// One server: one script sets the key (`SET NX PXAT`) and adds its
+    /// index entry. Cluster: the index entry, then the key.
+    async fn save_session(&self, session: &Session<D>) -> Result<(), Error> {
+        const CONTEXT: &str = "save session";
+        let json = serde_json::to_vec(&StoredRef {
+            user_id: &session.user_id,
+            created_at: session.created_at,
+            data: &session.data,
+        })
+        .map_err(|e| Error::data(session.id, e))?;
+        let entry = Entry::new(&self.keys, &session.id, &session.user_id);
+        let at = expiry_millis(session.expires_at);
+        // The same `at` in the head and in `PXAT`: the two start equal.
+        let value = encode_value(at, &json);
+        let mut conn = self.conn.clone();
+        let saved = if self.conn.is_cluster() {
+            cluster::save(&mut conn, &entry, at, value).await
+        } else {
+            one_server::save(&mut conn, &entry, at, value).await
+        }
+        .map_err(store_error(CONTEXT))?;
+        if saved {
+            Ok(())
+        } else {
+            Err(Error::DuplicateSessionId(session.id))
+        }
+    }
+
+    async fn fetch_session(&self, id: &SessionId) -> Result<Option<Session<D>>, Error> {
+        self.fetch(id).await
+    }
+
+    /// Reads the owner (to name the index), then rewrites the value's
+    /// expiry, the key's and the index score: one script on one server,
+    /// index first in a cluster. Nothing is done to a key that is gone: a
+    /// session deleted meanwhile stays deleted, and its index entry is not
+    /// brought back.
+    async fn update_session_expiry(
+        &self,
+        id: &SessionId,
+        expires_at: Timestamp,
+    ) -> Result<(), Error> {
+        const CONTEXT: &str = "update session expiry";
+        let key = self.keys.session(id);
+        let mut conn = self.conn.clone();
+        let value: Option<Vec<u8>> = redis::cmd("GET")
+            .arg(&key)
+            .query_async(&mut conn)
+            .await
+            .map_err(store_error(CONTEXT))?;
+        let Some(value) = value else {
+            return Ok(());
+        };
+        let entry = Entry::new(&self.keys, id, &decode_owner(id, &value)?);
+        let at = expiry_millis(expires_at);
+        let extended = if self.conn.is_cluster() {
+            cluster::extend(&mut conn, &entry, at).await
+        } else {
+            one_server::extend(&mut conn, &entry, at).await
+        }
+        .map_err(store_error(CONTEXT))?;
+        if extended < 0 {
+            // The value lost its head after the `GET` above decoded it:
+            // something other than this store rewrote the key.
+            return Err(Error::data(*id, BAD_HEAD));
+        }
+        Ok(())
+    }
+
+    /// Reads the owner (to name the index), then deletes the key and its
+    /// index entry: one script on one server; `GETDEL`, then the entry, in
+    /// a cluster.
+    async fn delete_session(&self, id: &SessionId) -> Result<(), Error> {
+        let mut conn = self.conn.clone();
+        if self.conn.is_cluster() {
+            cluster::delete(&mut conn, &self.keys, id).await
+        } else {
+            one_server::delete(&mut conn, &self.keys, id).await
+        }
+    }
+}
+
+impl<D> UserSessionStore for RedisStore<D>
+where
+    D: Serialize + DeserializeOwned + Send + Sync + 'static,
+{
+    /// Reads the index, then fetches each session (concurrently). Entries
+    /// whose key is gone are skipped, and so is a session whose stored
+    /// owner is not `user_id`.
+    async fn fetch_sessions_for_user(&self, user_id: &str) -> Result<Vec<Session<D>>, Error> {
+        const CONTEXT: &str = "fetch sessions for user";
+        let mut conn = self.conn.clone();
+        let ids = self
+            .index_members(&mut conn, &self.keys.user(user_id), CONTEXT)
+            .await?;
+        let mut sessions = Vec::with_capacity(ids.len());
+        for batch in ids.chunks(BATCH) {
+            let fetches = batch.iter().map(|id| self.fetch(id));
+            sessions.extend(
+                try_join_all(fetches)
+                    .await?
+                    .into_iter()
+                    .flatten()
+                    .filter(|s| s.user_id == user_id),
+            );
+        }
+        Ok(sessions)
+    }
+
+    async fn delete_sessions_for_user(&self, user_id: &str) -> Result<(), Error> {
+        self.delete_user_sessions(user_id, None).await
+    }
+
+    async fn delete_other_sessions_for_user(
+        &self,
+        user_id: &str,
+        keep: &SessionId,
+    ) -> Result<(), Error> {
+        self.delete_user_sessions(user_id, Some(keep)).await
+    }
+}
+
+impl<D> PurgeableStore for RedisStore<D>
+where
+    D: Serialize + DeserializeOwned + Send + Sync + 'static,
+{
+    /// Scans every master for session keys and deletes those whose expiry
+    /// is `<= now` (keys Redis has not expired yet, e.g. when `now` is
+    /// ahead of the server's clock) with their index entries, then
+    /// trims every user index of entries that expired by the server's
+    /// clock. Returns the number of sessions it deleted.
+    async fn delete_all_expired_sessions(&self, now: Timestamp) -> Result<u64, Error> {
+        const CONTEXT: &str = "purge expired sessions";
+        let now = now.as_unix_millis();
+        let mut conn = self.conn.clone();
+        let targets = conn.scan_targets().await.map_err(store_error(CONTEXT))?;
+        let pattern = self.keys.session_pattern();
+        let mut deleted = 0;
+        for target in &targets {
+            let mut cursor = 0;
+            loop {
+                let (next, keys) = conn
+                    .scan_step(target, cursor, &pattern, Some("string"))
+                    .await
+                    .map_err(store_error(CONTEXT))?;
+                deleted += self.purge_batch(&keys, now).await?;
+                if next == 0 {
+                    break;
+                }
+                cursor = next;
+            }
+        }
+        self.trim_indexes(&mut conn, &targets).await?;
+        Ok(deleted)
+    }
+}

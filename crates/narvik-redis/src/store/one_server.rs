@@ -1,0 +1,156 @@
+//! Writes on one Redis server: each change is one script over both keys it
+//! touches, the session key and its user's index, so it is atomic: no
+//! client ever sees one changed without the other, and no crash leaves
+//! one changed without the other.
+//!
+//! A script must be given its keys, and the index key holds the SHA-256
+//! of the owner's id, which Lua cannot compute and only the session's
+//! value names. So a change that starts from a session id reads the
+//! value first (a `GET`), then runs its script, which checks again what
+//! it depends on (that the key exists, that its expiry is due). The owner
+//! read first cannot have changed: a key is only written by `SET NX`, and
+//! its id is the hash of a random token, never reused.
+
+use futures_util::future::try_join_all;
+use narvik_core::{Error, SessionId};
+use redis::RedisResult;
+
+use super::value::head;
+use super::{BATCH, Entry, hex, owner_or_warn, store_error};
+use crate::connection::Connection;
+use crate::keys::Keys;
+use crate::scripts::{
+    DELETE_INDEXED, DELETE_MANY_INDEXED, EXTEND_INDEXED, PURGE_INDEXED, PURGE_PEEK, PURGE_SESSION,
+    SAVE_INDEXED,
+};
+
+/// `SET NX PXAT` and the index entry, in one script. `false` if the key
+/// existed.
+pub(super) async fn save(
+    conn: &mut Connection,
+    entry: &Entry,
+    at: i64,
+    value: Vec<u8>,
+) -> RedisResult<bool> {
+    let saved: i64 = SAVE_INDEXED
+        .key(&entry.session_key)
+        .key(&entry.index_key)
+        .arg(value)
+        .arg(at)
+        .arg(&entry.member)
+        .invoke_async(conn)
+        .await?;
+    Ok(saved == 1)
+}
+
+/// The value's expiry, the key's and the index score, in one script that
+/// does nothing to a key that is gone. Returns as `EXTEND_SESSION`.
+pub(super) async fn extend(conn: &mut Connection, entry: &Entry, at: i64) -> RedisResult<i64> {
+    EXTEND_INDEXED
+        .key(&entry.session_key)
+        .key(&entry.index_key)
+        .arg(at)
+        .arg(head(at))
+        .arg(&entry.member)
+        .invoke_async(conn)
+        .await
+}
+
+/// Reads whose session `id` is, then deletes the key and its index entry
+/// in one script.
+pub(super) async fn delete(
+    conn: &mut Connection,
+    keys: &Keys,
+    id: &SessionId,
+) -> Result<(), Error> {
+    const CONTEXT: &str = "delete session";
+    let key = keys.session(id);
+    let value: Option<Vec<u8>> = redis::cmd("GET")
+        .arg(&key)
+        .query_async(conn)
+        .await
+        .map_err(store_error(CONTEXT))?;
+    let Some(value) = value else {
+        return Ok(());
+    };
+    let deleted = match owner_or_warn(id, &value, "deleting") {
+        Some(owner) => {
+            DELETE_INDEXED
+                .key(&key)
+                .key(keys.user(&owner))
+                .arg(hex(id))
+                .invoke_async::<i64>(conn)
+                .await
+        }
+        // No index can be named: the key goes alone.
+        None => redis::cmd("DEL").arg(&key).query_async::<i64>(conn).await,
+    };
+    deleted.map(drop).map_err(store_error(CONTEXT))
+}
+
+/// Deletes the sessions `ids` of the index `index_key` and their entries,
+/// one script per batch. Entries whose key is already gone go too: on one
+/// server no save is ever half done, so such an entry is stale.
+pub(super) async fn delete_many(
+    conn: &mut Connection,
+    keys: &Keys,
+    index_key: &str,
+    ids: &[&SessionId],
+) -> Result<(), Error> {
+    const CONTEXT: &str = "delete sessions for user";
+    let scripts = ids.chunks(BATCH).map(|batch| {
+        let mut conn = conn.clone();
+        let mut script = DELETE_MANY_INDEXED.prepare_invoke();
+        script.key(index_key);
+        for id in batch {
+            script.key(keys.session(id)).arg(hex(id));
+        }
+        async move {
+            script
+                .invoke_async::<i64>(&mut conn)
+                .await
+                .map_err(store_error(CONTEXT))
+        }
+    });
+    try_join_all(scripts).await.map(drop)
+}
+
+/// If session `id` (key `key`) expires at or before `now`: reads whose it
+/// is, then deletes the key and its index entry in one script, if it is
+/// still due. `true` if this call deleted it.
+pub(super) async fn purge(
+    conn: &mut Connection,
+    keys: &Keys,
+    key: &str,
+    id: &SessionId,
+    now: i64,
+) -> Result<bool, Error> {
+    const CONTEXT: &str = "purge expired sessions";
+    let value: Option<Vec<u8>> = PURGE_PEEK
+        .key(key)
+        .arg(now)
+        .invoke_async(conn)
+        .await
+        .map_err(store_error(CONTEXT))?;
+    let Some(value) = value else {
+        return Ok(false);
+    };
+    let deleted = match owner_or_warn(id, &value, "purging") {
+        Some(owner) => PURGE_INDEXED
+            .key(key)
+            .key(keys.user(&owner))
+            .arg(now)
+            .arg(hex(id))
+            .invoke_async::<i64>(conn)
+            .await
+            .map(|n| n == 1),
+        // No index can be named: the key goes alone, if still due.
+        None => PURGE_SESSION
+            .key(key)
+            .arg(now)
+            .invoke_async::<Option<Vec<u8>>>(conn)
+            .await
+            .map(|value| value.is_some()),
+    };
+    deleted.map_err(store_error(CONTEXT))
+}
