@@ -50,6 +50,11 @@ pub enum Error {
     #[error("invalid request scheme {0:?}: expected \"http\" or \"https\"")]
     InvalidScheme(String),
 
+    /// A `Sec-Fetch-Site` value to allow is not `same-site` or `none`
+    /// (`same-origin` always passes; `cross-site` never may).
+    #[error("invalid Sec-Fetch-Site value to allow {0:?}: expected \"same-site\" or \"none\"")]
+    InvalidSecFetchSite(String),
+
     /// The status for store errors is not a 5xx: a store failure must
     /// never look like success or like "signed out".
     #[error("store error status must be 5xx, got {0}")]
@@ -64,9 +69,10 @@ impl IntoResponse for Error {
                 plain(status)
             }
             Self::CrossOrigin => plain(StatusCode::FORBIDDEN),
-            Self::InvalidOrigin { .. } | Self::InvalidScheme(_) | Self::InvalidStatus(_) => {
-                plain(StatusCode::INTERNAL_SERVER_ERROR)
-            }
+            Self::InvalidOrigin { .. }
+            | Self::InvalidScheme(_)
+            | Self::InvalidSecFetchSite(_)
+            | Self::InvalidStatus(_) => plain(StatusCode::INTERNAL_SERVER_ERROR),
         }
     }
 }

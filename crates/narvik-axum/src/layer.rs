@@ -168,6 +168,7 @@ impl<S> NarvikLayer<S> {
             bearer: true,
             csrf: true,
             allowed_origins: Vec::new(),
+            allowed_sites: Vec::new(),
             request_scheme: None,
             store_error_status: StatusCode::INTERNAL_SERVER_ERROR,
             unauthorized: None,
@@ -195,6 +196,7 @@ pub struct NarvikLayerBuilder<S> {
     bearer: bool,
     csrf: bool,
     allowed_origins: Vec<String>,
+    allowed_sites: Vec<String>,
     request_scheme: Option<String>,
     store_error_status: StatusCode,
     unauthorized: Option<Arc<UnauthorizedFn>>,
@@ -206,6 +208,7 @@ impl<S> fmt::Debug for NarvikLayerBuilder<S> {
             .field("bearer", &self.bearer)
             .field("csrf", &self.csrf)
             .field("allowed_origins", &self.allowed_origins)
+            .field("allowed_sec_fetch_sites", &self.allowed_sites)
             .field("request_scheme", &self.request_scheme)
             .field("store_error_status", &self.store_error_status)
             .field("custom_unauthorized", &self.unauthorized.is_some())
@@ -232,8 +235,9 @@ impl<S> NarvikLayerBuilder<S> {
     /// the request's own (the `Host` header with the
     /// [request scheme](Self::request_scheme)) or an
     /// [allow-listed](Self::allow_origin) origin, exactly: no prefix or
-    /// suffix matching. If `Origin` is absent, only
-    /// `Sec-Fetch-Site: same-origin` passes. A refusal is
+    /// suffix matching. If `Origin` is absent, `Sec-Fetch-Site` must be
+    /// `same-origin` (or a value [allowed](Self::allow_sec_fetch_site)).
+    /// A refusal is
     /// `403 Forbidden` and the store is not touched.
     ///
     /// The same verdict guards [`SessionManager::sign_in`](crate::SessionManager::sign_in)
@@ -252,6 +256,19 @@ impl<S> NarvikLayerBuilder<S> {
     /// hosts as punycode, default ports dropped). May be called repeatedly.
     pub fn allow_origin(mut self, origin: impl Into<String>) -> Self {
         self.allowed_origins.push(origin.into());
+        self
+    }
+
+    /// Adds a `Sec-Fetch-Site` value that lets a state-changing request
+    /// with no `Origin` header pass, besides `same-origin`: `same-site`
+    /// (sent from a sibling subdomain of the site) or `none` (a request the
+    /// user started, not a page). Case-insensitive here; `cross-site` can
+    /// never be allowed. It matters only for requests without `Origin`:
+    /// when `Origin` is present it alone decides, so subdomains that post
+    /// with an `Origin` go on the [allow-list](Self::allow_origin). May be
+    /// called repeatedly; [`build`](Self::build) checks the values.
+    pub fn allow_sec_fetch_site(mut self, value: impl Into<String>) -> Self {
+        self.allowed_sites.push(value.into());
         self
     }
 
@@ -310,12 +327,18 @@ impl<S> NarvikLayerBuilder<S> {
     /// [`Error::InvalidOrigin`] for an allow-list entry that is not an
     /// `http(s)://host[:port]` origin; [`Error::InvalidScheme`] for a
     /// request scheme other than `http` or `https`;
+    /// [`Error::InvalidSecFetchSite`] for a `Sec-Fetch-Site` value to allow
+    /// other than `same-origin`, `same-site` or `none`;
     /// [`Error::InvalidStatus`] for a store-error status that is not 5xx.
     pub fn build(self) -> Result<NarvikLayer<S>, Error> {
         if !self.store_error_status.is_server_error() {
             return Err(Error::InvalidStatus(self.store_error_status));
         }
-        let origins = OriginPolicy::new(self.request_scheme.as_deref(), &self.allowed_origins)?;
+        let origins = OriginPolicy::new(
+            self.request_scheme.as_deref(),
+            &self.allowed_origins,
+            &self.allowed_sites,
+        )?;
         Ok(NarvikLayer {
             shared: Arc::new(Shared {
                 narvik: self.narvik,

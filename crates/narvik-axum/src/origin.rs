@@ -37,17 +37,28 @@ pub(crate) fn is_safe(method: &Method) -> bool {
     )
 }
 
-/// The checked origin policy: the request's scheme, if fixed, and the
-/// allow-list.
+/// The `Sec-Fetch-Site` values that may be allowed besides `same-origin`
+/// (always allowed). `cross-site` never is: that is the forgery.
+pub(crate) const ALLOWABLE_SITES: [&str; 2] = ["same-site", "none"];
+
+/// The checked origin policy: the request's scheme, if fixed, the
+/// allow-list, and the `Sec-Fetch-Site` values that pass without `Origin`.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct OriginPolicy {
     scheme: Option<&'static str>,
     allowed: Vec<url::Origin>,
+    /// Besides `same-origin`: some of [`ALLOWABLE_SITES`].
+    sites: Vec<&'static str>,
 }
 
 impl OriginPolicy {
-    /// Checks the scheme and every allow-list entry once, at build time.
-    pub(crate) fn new(scheme: Option<&str>, allowed: &[String]) -> Result<Self, Error> {
+    /// Checks the scheme, every allow-list entry and every
+    /// `Sec-Fetch-Site` value once, at build time.
+    pub(crate) fn new(
+        scheme: Option<&str>,
+        allowed: &[String],
+        sites: &[String],
+    ) -> Result<Self, Error> {
         let scheme = match scheme {
             None => None,
             Some(s) if s.eq_ignore_ascii_case("https") => Some("https"),
@@ -63,7 +74,22 @@ impl OriginPolicy {
                 })
             })
             .collect::<Result<_, _>>()?;
-        Ok(Self { scheme, allowed })
+        let mut checked_sites = Vec::new();
+        for site in sites {
+            if site.eq_ignore_ascii_case("same-origin") {
+                continue;
+            }
+            let known = ALLOWABLE_SITES
+                .into_iter()
+                .find(|known| site.eq_ignore_ascii_case(known))
+                .ok_or_else(|| Error::InvalidSecFetchSite(site.clone()))?;
+            checked_sites.push(known);
+        }
+        Ok(Self {
+            scheme,
+            allowed,
+            sites: checked_sites,
+        })
     }
 
     /// The verdict for a state-changing request (call it only for those).
@@ -71,9 +97,9 @@ impl OriginPolicy {
     /// With an `Origin` header, its origin must equal the request's own
     /// (`Host`, or the URI's authority for HTTP/2, with the configured
     /// scheme or the `Origin`'s own if none is configured) or an
-    /// allow-listed one. Without one, only `Sec-Fetch-Site: same-origin`
-    /// passes; a request with neither is refused, because nothing shows
-    /// where it came from.
+    /// allow-listed one. Without one, `Sec-Fetch-Site` must be
+    /// `same-origin` or one of the allowed values; a request with neither
+    /// is refused, because nothing shows where it came from.
     pub(crate) fn check(&self, headers: &HeaderMap, uri: &Uri) -> Verdict {
         let mut origins = headers.get_all(ORIGIN).iter();
         match (origins.next(), origins.next()) {
@@ -87,11 +113,17 @@ impl OriginPolicy {
             (None, _) => {
                 let mut sites = headers.get_all(SEC_FETCH_SITE).iter();
                 match (sites.next(), sites.next()) {
-                    (Some(site), None) if site.as_bytes() == b"same-origin" => Verdict::Allowed,
-                    _ => Verdict::Refused("no Origin and no Sec-Fetch-Site: same-origin"),
+                    (Some(site), None) if self.is_allowed_site(site.as_bytes()) => Verdict::Allowed,
+                    _ => Verdict::Refused("no Origin and no allowed Sec-Fetch-Site"),
                 }
             }
         }
+    }
+
+    /// Browsers send the values in lower case (Fetch Metadata), and so are
+    /// they compared.
+    fn is_allowed_site(&self, site: &[u8]) -> bool {
+        site == b"same-origin" || self.sites.iter().any(|allowed| allowed.as_bytes() == site)
     }
 
     fn check_origin(&self, origin: &str, headers: &HeaderMap, uri: &Uri) -> Verdict {
@@ -204,7 +236,7 @@ mod tests {
 
     fn policy(allowed: &[&str]) -> OriginPolicy {
         let allowed: Vec<String> = allowed.iter().map(|s| (*s).to_owned()).collect();
-        OriginPolicy::new(None, &allowed).expect("valid policy")
+        OriginPolicy::new(None, &allowed, &[]).expect("valid policy")
     }
 
     fn verdict(policy: &OriginPolicy, host: &str, origin: Option<&str>) -> Verdict {
@@ -290,7 +322,7 @@ mod tests {
 
     #[test]
     fn configured_scheme_must_match() {
-        let p = OriginPolicy::new(Some("https"), &[]).expect("valid");
+        let p = OriginPolicy::new(Some("https"), &[], &[]).expect("valid");
         assert_eq!(
             verdict(&p, "example.com", Some("https://example.com")),
             Verdict::Allowed
@@ -313,11 +345,11 @@ mod tests {
             "null",
         ] {
             assert!(
-                OriginPolicy::new(None, &[entry.to_owned()]).is_err(),
+                OriginPolicy::new(None, &[entry.to_owned()], &[]).is_err(),
                 "{entry} accepted"
             );
         }
-        assert!(OriginPolicy::new(Some("ftp"), &[]).is_err());
+        assert!(OriginPolicy::new(Some("ftp"), &[], &[]).is_err());
     }
 
     #[test]
@@ -350,7 +382,7 @@ mod tests {
 
     #[test]
     fn the_fast_path_respects_the_configured_scheme() {
-        let p = OriginPolicy::new(Some("https"), &[]).expect("valid");
+        let p = OriginPolicy::new(Some("https"), &[], &[]).expect("valid");
         assert!(p.is_plainly_same_origin("https://example.com", "example.com"));
         assert!(!p.is_plainly_same_origin("http://example.com", "example.com"));
         assert!(!p.is_plainly_same_origin("https://example.com.evil.com", "example.com"));
@@ -376,6 +408,52 @@ mod tests {
         assert!(matches!(p.check(&headers, &uri), Verdict::Refused(_)));
         headers.insert(SEC_FETCH_SITE, HeaderValue::from_static("same-origin"));
         assert_eq!(p.check(&headers, &uri), Verdict::Allowed);
+    }
+
+    #[test]
+    fn allowed_sec_fetch_sites_pass_without_origin_and_only_those() {
+        let sites = ["Same-Site".to_owned()];
+        let p = OriginPolicy::new(None, &[], &sites).expect("valid");
+        let uri = Uri::from_static("/");
+        let mut headers = HeaderMap::new();
+        headers.insert(HOST, HeaderValue::from_static("example.com"));
+        for (site, allowed) in [
+            ("same-origin", true),
+            ("same-site", true),
+            ("none", false),
+            ("cross-site", false),
+            ("SAME-SITE", false),
+        ] {
+            headers.insert(SEC_FETCH_SITE, HeaderValue::from_static(site));
+            assert_eq!(
+                p.check(&headers, &uri) == Verdict::Allowed,
+                allowed,
+                "{site}"
+            );
+        }
+        // Origin, when present, decides alone.
+        headers.insert(SEC_FETCH_SITE, HeaderValue::from_static("same-site"));
+        headers.insert(ORIGIN, HeaderValue::from_static("https://evil.com"));
+        assert!(matches!(p.check(&headers, &uri), Verdict::Refused(_)));
+    }
+
+    #[test]
+    fn only_known_sec_fetch_sites_can_be_allowed() {
+        for site in ["same-origin", "same-site", "none", "NONE"] {
+            assert!(
+                OriginPolicy::new(None, &[], &[site.to_owned()]).is_ok(),
+                "{site}"
+            );
+        }
+        for site in ["cross-site", "", "same_site", "same-site "] {
+            assert!(
+                matches!(
+                    OriginPolicy::new(None, &[], &[site.to_owned()]),
+                    Err(Error::InvalidSecFetchSite(_))
+                ),
+                "{site:?}"
+            );
+        }
     }
 
     #[test]

@@ -755,6 +755,22 @@ async fn missing_origin_is_refused_unless_sec_fetch_site_is_same_origin() {
 }
 
 #[tokio::test]
+async fn an_allowed_sec_fetch_site_passes_without_origin() {
+    let app = app_with(Config::default(), |b| b.allow_sec_fetch_site("same-site"));
+    let cookie = signed_in(&app).await;
+    for (site, status) in [
+        ("same-site", StatusCode::OK),
+        ("same-origin", StatusCode::OK),
+        ("none", StatusCode::FORBIDDEN),
+        ("cross-site", StatusCode::FORBIDDEN),
+    ] {
+        let response =
+            cookie_post(&app, &cookie, &[("host", HOST), ("sec-fetch-site", site)]).await;
+        assert_eq!(response.status(), status, "{site}");
+    }
+}
+
+#[tokio::test]
 async fn same_origin_requests_pass() {
     let app = app();
     let cookie = signed_in(&app).await;
@@ -1093,6 +1109,14 @@ fn a_non_5xx_store_error_status_is_refused() {
         .store_error_status(StatusCode::UNAUTHORIZED)
         .build();
     assert!(matches!(result, Err(Error::InvalidStatus(_))));
+}
+
+#[test]
+fn allowing_cross_site_is_refused_at_build_time() {
+    let result = NarvikLayer::builder(Narvik::new(MemoryStore::<()>::new()))
+        .allow_sec_fetch_site("cross-site")
+        .build();
+    assert!(matches!(result, Err(Error::InvalidSecFetchSite(_))));
 }
 
 #[test]
