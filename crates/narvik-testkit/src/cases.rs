@@ -3,8 +3,10 @@
 
 use std::collections::HashSet;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use narvik_core::store::SessionStore;
 use narvik_core::{
     Clock, Error, ManualClock, Narvik, NewSession, Session, SessionId, Timestamp, Token,
 };
@@ -43,6 +45,7 @@ pub fn all<S: ConformanceStore>() -> Vec<(&'static str, Case<S>)> {
         thousand_concurrent_creates_and_validates_lose_nothing,
         validate_after_invalidate_is_none,
         validate_racing_invalidate_never_resurrects,
+        delete_between_validate_and_its_extension_stays_deleted,
     ]
 }
 
@@ -699,4 +702,88 @@ pub async fn validate_racing_invalidate_never_resurrects<S: ConformanceStore>(st
         .await
         .expect("fetch for user");
     assert!(listed.is_empty(), "the index lists invalidated sessions");
+}
+
+/// Through [`Narvik`], the one interleaving of
+/// [`validate_racing_invalidate_never_resurrects`] that matters most, every
+/// time: a validation reads the session, the session is deleted (sign-out
+/// in another tab), then the validation's extension reaches the store. The
+/// extension must not bring it back, neither the session nor its entry in
+/// the user's list.
+pub async fn delete_between_validate_and_its_extension_stays_deleted<S: ConformanceStore>(
+    store: S,
+) {
+    let clock = ManualClock::new(now());
+    let store = Arc::new(store);
+    let wrapper = DeleteBeforeExtension {
+        inner: Arc::clone(&store),
+        extensions: AtomicUsize::new(0),
+    };
+    let narvik = Narvik::new(wrapper).with_clock(clock.clone());
+    let user = unique_user("delete-first");
+    let created = narvik
+        .create_session(user.clone(), data("d"))
+        .await
+        .expect("create");
+    clock.advance(narvik.config().session_length() / 2 + Duration::from_millis(1));
+    narvik
+        .validate_session(created.token.as_str())
+        .await
+        .expect("validate");
+    assert_eq!(
+        narvik.store().extensions.load(Ordering::SeqCst),
+        1,
+        "the validation past half-life did not extend"
+    );
+    assert_eq!(
+        fetch(&*store, &created.session.id).await,
+        None,
+        "the extension brought a deleted session back"
+    );
+    let listed = store
+        .fetch_sessions_for_user(&user)
+        .await
+        .expect("fetch for user");
+    assert!(listed.is_empty(), "the user's list shows a deleted session");
+    assert!(
+        narvik
+            .validate_session(created.token.as_str())
+            .await
+            .expect("validate")
+            .is_none(),
+        "a deleted session validated"
+    );
+}
+
+/// Passes every call to `inner`, but deletes a session just before
+/// passing on its extension.
+struct DeleteBeforeExtension<S> {
+    inner: Arc<S>,
+    extensions: AtomicUsize,
+}
+
+impl<S: ConformanceStore> SessionStore for DeleteBeforeExtension<S> {
+    type Data = TestData;
+
+    async fn save_session(&self, session: &Session<TestData>) -> Result<(), Error> {
+        self.inner.save_session(session).await
+    }
+
+    async fn fetch_session(&self, id: &SessionId) -> Result<Option<Session<TestData>>, Error> {
+        self.inner.fetch_session(id).await
+    }
+
+    async fn update_session_expiry(
+        &self,
+        id: &SessionId,
+        expires_at: Timestamp,
+    ) -> Result<(), Error> {
+        self.extensions.fetch_add(1, Ordering::SeqCst);
+        self.inner.delete_session(id).await?;
+        self.inner.update_session_expiry(id, expires_at).await
+    }
+
+    async fn delete_session(&self, id: &SessionId) -> Result<(), Error> {
+        self.inner.delete_session(id).await
+    }
 }

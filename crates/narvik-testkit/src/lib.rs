@@ -132,6 +132,7 @@ macro_rules! conformance_tests {
             thousand_concurrent_creates_and_validates_lose_nothing,
             validate_after_invalidate_is_none,
             validate_racing_invalidate_never_resurrects,
+            delete_between_validate_and_its_extension_stays_deleted,
         }
     };
 }
