@@ -31,6 +31,12 @@
 //! 4. One at a time, interleaved so that all three see the same machine:
 //!    narvik's validate, tower-sessions' load and a raw `GET` of narvik's
 //!    key, each's p50/p99.
+//! 5. Writes, one at a time: narvik's `create_session` (save),
+//!    `update_session_expiry` (extend) and `invalidate_session` (delete),
+//!    each beside a raw `SET` of the same size, interleaved; p50s and their
+//!    ratio to the `SET`. On one server each write is one script over the
+//!    session key and its index (after a `GET` for extend and delete); in
+//!    a cluster, ordered one-key steps (crate docs).
 //!
 //! Loopback servers only. narvik's keys live under a fresh prefix, deleted
 //! at the end; tower-sessions' store has no prefix (its keys are bare
@@ -542,6 +548,79 @@ async fn measure_all(
         us(validate.p50) / us(get.p50),
         us(load.p50) / us(get.p50),
         us(validate.p50) / us(load.p50),
+    );
+
+    writes_one_at_a_time(&narvik, store, &mut raw).await
+}
+
+/// Section 5: save, extend and delete one at a time, each beside a raw
+/// `SET` of a value of the same size, interleaved.
+async fn writes_one_at_a_time(
+    narvik: &Narvik<RedisStore<()>>,
+    store: &RedisStore<()>,
+    raw: &mut Raw,
+) -> Result<(), BoxError> {
+    use narvik_core::store::SessionStore as _;
+
+    const WRITES: usize = 5_000;
+    let mut save = Vec::with_capacity(WRITES);
+    let mut extend = Vec::with_capacity(WRITES);
+    let mut delete = Vec::with_capacity(WRITES);
+    let mut set = Vec::with_capacity(WRITES);
+    for i in 0..WRITES {
+        // 50 users, so indexes hold about as many sessions as users keep.
+        let user = format!("writer-{}", i % 50);
+        let t0 = Instant::now();
+        let created = narvik.create_session(user, ()).await?;
+        save.push(t0.elapsed());
+
+        let key = store.session_key(&created.session.id);
+        let value: Vec<u8> = raw.query(redis::cmd("GET").arg(&key)).await;
+        let t0 = Instant::now();
+        let _: () = raw
+            .query(redis::cmd("SET").arg(format!("{key}-raw")).arg(&value))
+            .await;
+        set.push(t0.elapsed());
+        let _: i64 = raw.query(redis::cmd("DEL").arg(format!("{key}-raw"))).await;
+
+        let later = created.session.expires_at + Duration::from_secs(60);
+        let t0 = Instant::now();
+        store
+            .update_session_expiry(&created.session.id, later)
+            .await?;
+        extend.push(t0.elapsed());
+
+        let t0 = Instant::now();
+        narvik.invalidate_session(&created.session.id).await?;
+        delete.push(t0.elapsed());
+    }
+    let set = Figures::new(set, Duration::ZERO);
+    for (name, f) in [
+        (
+            "narvik save (create_session)",
+            Figures::new(save, Duration::ZERO),
+        ),
+        (
+            "narvik extend (update_session_expiry)",
+            Figures::new(extend, Duration::ZERO),
+        ),
+        (
+            "narvik delete (invalidate_session)",
+            Figures::new(delete, Duration::ZERO),
+        ),
+    ] {
+        println!(
+            "writes one at a time: {name:<37} p50 {:>6.1} us   p99 {:>7.1} us   p50 / SET {:.2}",
+            us(f.p50),
+            us(f.p99),
+            us(f.p50) / us(set.p50)
+        );
+    }
+    println!(
+        "writes one at a time: {:<37} p50 {:>6.1} us   p99 {:>7.1} us",
+        "raw SET (redis-rs)",
+        us(set.p50),
+        us(set.p99)
     );
     Ok(())
 }
