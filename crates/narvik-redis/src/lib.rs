@@ -70,9 +70,12 @@
 //! > every live session is in its user's index, with a score at least its
 //! > expiry.
 //!
-//! **On one server**, each change is one Lua script over both keys, so it
-//! is atomic: no client ever sees the key without its entry or the entry
-//! without its key, and no crash leaves one changed without the other.
+//! **On one server** ([`RedisStoreBuilder::connect`]), each change the
+//! store makes is one Lua script over both keys, so it is atomic: no
+//! client ever sees a save, an extension or a delete half done, and no
+//! crash leaves one half done. (An entry can still outlive its key by
+//! design: a key that expires by itself keeps its entry until the next
+//! write to that index or the next purge.)
 //! The index key is derived from the owner, which only the session's value
 //! names (Lua cannot compute SHA-256), so a change that starts from a
 //! session id (extend, delete, purge) first reads the value with a `GET`,
@@ -86,8 +89,12 @@
 //!   raise the entry's score; nothing at all if the key is gone.
 //! - **delete**: `DEL` the key and `ZREM` the entry.
 //! - **delete for user / delete others**: read the index, then one script
-//!   per 512 sessions deletes the keys and their entries. A session saved
-//!   after the read is kept (and indexed, so a later call finds it).
+//!   per 512 sessions deletes the keys, and the entries of the keys it
+//!   deleted. A session saved after the read is kept (and indexed, so a
+//!   later call finds it). An entry whose key was already gone stays until
+//!   its score passes, as in a cluster: it could be a save in flight from
+//!   a writer that saves in two steps (a cluster-mode store, or an older
+//!   version of this store during a rolling deploy).
 //! - **purge**: for each key whose expiry is due, delete it and its entry.
 //!
 //! **In a cluster**, a session key and its user's index hash to different
@@ -146,10 +153,12 @@
 //! next purge), and the index key itself expires with its latest session.
 //! The only entries that linger are those whose key vanished without this
 //! store (eviction, a manual `DEL`; in a cluster, a crash between a
-//! delete's two steps); listing skips them and they go when their score
-//! passes. The tests check all of this under concurrent writers, and on
-//! one server that `MULTI` snapshots taken among them never see a key
-//! without its entry or an entry without its key.
+//! delete's two steps), and those whose session was extended to an
+//! earlier expiry than it had (a score never drops); listing skips them
+//! and they go when their score passes. The tests check all of this under
+//! concurrent writers, and on one server that snapshots taken among them
+//! (with no session expiring meanwhile) always show the same sessions in
+//! the index as in the keys, each score at least its key's expiry.
 //!
 //! # Reads under load
 //!

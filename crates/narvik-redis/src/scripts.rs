@@ -183,15 +183,23 @@ redis.call('ZREM', index, ARGV[1])",
 });
 
 /// `KEYS[1]` = a user's index, `KEYS[2..]` = session keys, ARGV = their
-/// ids, in the same order. Deletes the keys and their index entries.
-/// Returns 1.
+/// ids, in the same order. Deletes the keys, and the index entries of the
+/// keys it deleted; an entry whose key was already gone stays until its
+/// score passes (it may be a save in flight from a writer that saves in
+/// two steps: a cluster-mode store, or an older version of this one during
+/// a rolling deploy). Returns the number of keys deleted.
 pub(crate) static DELETE_MANY_INDEXED: LazyLock<Script> = LazyLock::new(|| {
     Script::new(concat!(
         r"local index = KEYS[1]
-redis.call('DEL', unpack(KEYS, 2))
-redis.call('ZREM', index, unpack(ARGV))",
+local deleted = 0
+for i = 2, #KEYS do
+  if redis.call('DEL', KEYS[i]) == 1 then
+    redis.call('ZREM', index, ARGV[i - 1])
+    deleted = deleted + 1
+  end
+end",
         trim_and_expire!(),
-        "return 1"
+        "return deleted"
     ))
 });
 

@@ -4,7 +4,7 @@
 
 mod support;
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -372,11 +372,12 @@ async fn per_user_delete_misses_nothing_under_concurrent_writers(target: Target,
 }
 
 /// On one server every change is one script over the session key and its
-/// index entry, so no one ever sees one without the other. Writers save,
+/// index entry, so no one ever sees it half done. Writers save,
 /// extend, delete and "sign out everywhere else" for one user, and a
 /// purge (with a `now` past every expiry) runs among them; meanwhile
-/// `MULTI`/`EXEC` snapshots of the index and the session keys must always
-/// agree: every key has its entry, every entry its key.
+/// atomic snapshots of the index and the session keys must always agree
+/// (every key has its entry, every entry its key, every score at least its
+/// key's expiry), and so must one taken after the writers are done.
 async fn every_change_moves_key_and_index_together(target: Target) {
     const WRITERS: usize = 6;
     const ROUNDS: usize = 40;
@@ -416,32 +417,14 @@ async fn every_change_moves_key_and_index_together(target: Target) {
     let mut raw = Raw::connect(&target).await;
     let mut snapshots = 0;
     let mut seen_sessions = 0;
-    while !writers.iter().all(tokio::task::JoinHandle::is_finished) {
-        let (members, keys): (Vec<String>, Vec<String>) = match &mut raw {
-            Raw::Single(conn) => redis::pipe()
-                .atomic()
-                .cmd("ZRANGE")
-                .arg(&index_key)
-                .arg(0)
-                .arg(-1)
-                .cmd("KEYS")
-                .arg(&key_pattern)
-                .query_async(conn)
-                .await
-                .expect("snapshot"),
-            Raw::Cluster(_) => unreachable!("one server only"),
-        };
-        let indexed: HashSet<String> = members.into_iter().collect();
-        let stored: HashSet<String> = keys
-            .iter()
-            .filter_map(|k| k.rsplit(':').next().map(str::to_owned))
-            .collect();
-        assert_eq!(
-            indexed, stored,
-            "snapshot {snapshots}: the index and the session keys disagree"
-        );
+    loop {
+        let finished = writers.iter().all(tokio::task::JoinHandle::is_finished);
+        seen_sessions += check_snapshot(&mut raw, &index_key, &key_pattern, snapshots).await;
         snapshots += 1;
-        seen_sessions += stored.len();
+        // One more after the writers are done: the state they leave.
+        if finished {
+            break;
+        }
     }
     for w in writers {
         w.await.expect("writer panicked");
@@ -451,6 +434,51 @@ async fn every_change_moves_key_and_index_together(target: Target) {
         "the snapshots did not overlap the writers ({snapshots} snapshots, \
          {seen_sessions} sessions seen)"
     );
+}
+
+/// One atomic snapshot (a script reads the index with its scores, the
+/// session keys under the prefix and their expiries), checked: the same
+/// sessions in both, each score at least its key's expiry. Returns how
+/// many sessions it saw. A test-only script may read keys it was not given
+/// (`KEYS`): on one server Redis allows it.
+async fn check_snapshot(raw: &mut Raw, index_key: &str, key_pattern: &str, n: usize) -> usize {
+    const SNAPSHOT: &str = r"
+local entries = redis.call('ZRANGE', KEYS[1], 0, -1, 'WITHSCORES')
+local keys = redis.call('KEYS', ARGV[1])
+local expiries = {}
+for i, key in ipairs(keys) do
+  expiries[i] = redis.call('PEXPIRETIME', key)
+end
+return {entries, keys, expiries}
+";
+    let (entries, keys, expiries): (Vec<(String, i64)>, Vec<String>, Vec<i64>) = raw
+        .query(
+            redis::cmd("EVAL")
+                .arg(SNAPSHOT)
+                .arg(1)
+                .arg(index_key)
+                .arg(key_pattern),
+        )
+        .await;
+    let indexed: HashMap<String, i64> = entries.into_iter().collect();
+    let stored: HashMap<String, i64> = keys
+        .iter()
+        .filter_map(|k| k.rsplit(':').next().map(str::to_owned))
+        .zip(expiries)
+        .collect();
+    assert_eq!(
+        indexed.keys().collect::<HashSet<_>>(),
+        stored.keys().collect::<HashSet<_>>(),
+        "snapshot {n}: the index and the session keys disagree"
+    );
+    for (id, expiry) in &stored {
+        assert!(
+            indexed[id] >= *expiry,
+            "snapshot {n}: session {id}'s index score {} is below its key's expiry {expiry}",
+            indexed[id]
+        );
+    }
+    stored.len()
 }
 
 async fn invalid_prefix_is_refused(target: Target) {
@@ -525,6 +553,27 @@ mod single_server {
 
 mod cluster {
     against!(super::Target::cluster());
+
+    /// `connect` (one server) to a cluster node fails at once, pointing to
+    /// `connect_cluster`, instead of failing every write later
+    /// (`CROSSSLOT`: two-key scripts are for one server).
+    #[test]
+    fn connect_to_a_cluster_node_points_to_connect_cluster() {
+        super::runtime().block_on(async {
+            let node = super::support::cluster().nodes[0].url();
+            let result = narvik_redis::RedisStore::builder()
+                .key_prefix(super::support::unique_prefix("one-server-on-cluster"))
+                .connect::<()>(&node)
+                .await;
+            match result {
+                Err(e @ super::Error::Store { .. }) => assert!(
+                    format!("{e:?}").contains("connect_cluster"),
+                    "the error must point to connect_cluster: {e:?}"
+                ),
+                other => panic!("connect to a cluster node must fail, got {other:?}"),
+            }
+        });
+    }
 
     /// Sessions of one user spread over the masters: the store does not
     /// pile a user's keys into one slot.

@@ -87,10 +87,17 @@ impl RedisStoreBuilder {
     /// Connects to one Redis server (7.0 or later), e.g.
     /// `redis://127.0.0.1:6379`.
     ///
+    /// "One server" means one keyspace: every write is one script over a
+    /// session key and its user's index, which a server in cluster mode
+    /// (even one holding every slot) or a proxy that spreads keys over
+    /// several servers refuses. Use
+    /// [`connect_cluster`](Self::connect_cluster) for those.
+    ///
     /// # Errors
     ///
     /// [`Error::Store`] if the key prefix is invalid, the URL does not
-    /// parse, or the server does not answer a `PING` within the timeout.
+    /// parse, the server does not answer a `PING` within the timeout, or
+    /// it runs in cluster mode (`INFO cluster`).
     pub async fn connect<D>(self, url: &str) -> Result<RedisStore<D>, Error> {
         let keys = self.keys()?;
         let client = redis::Client::open(url).map_err(|e| Error::store("parse redis url", e))?;
@@ -112,6 +119,21 @@ impl RedisStoreBuilder {
             .query_async::<()>(&mut conn)
             .await
             .map_err(|e| Error::store(format!("connect to redis at {addr}"), e))?;
+        // A server that does not answer `INFO` (some proxies) is taken at
+        // its word; one that says it is a cluster node would refuse every
+        // write (`CROSSSLOT`), so say so now rather than at the first one.
+        let info: Option<String> = redis::cmd("INFO")
+            .arg("cluster")
+            .query_async(&mut conn)
+            .await
+            .ok();
+        if info.is_some_and(|info| info.lines().any(|l| l.trim() == "cluster_enabled:1")) {
+            return Err(Error::store(
+                format!("connect to redis at {addr}"),
+                "this server runs in cluster mode: connect with \
+                 RedisStoreBuilder::connect_cluster",
+            ));
+        }
         Ok(self.store(conn, keys))
     }
 

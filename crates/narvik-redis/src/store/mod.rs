@@ -6,6 +6,8 @@
 mod builder;
 mod cluster;
 mod one_server;
+#[cfg(test)]
+mod tests;
 mod value;
 
 use std::fmt;

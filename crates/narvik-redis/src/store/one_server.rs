@@ -1,7 +1,7 @@
-//! Writes on one Redis server: each change is one script over both keys it
-//! touches, the session key and its user's index, so it is atomic: no
-//! client ever sees one changed without the other, and no crash leaves
-//! one changed without the other.
+//! Writes on one Redis server: each change the store makes is one script
+//! over both keys it touches, the session key and its user's index, so it
+//! is atomic: no client ever sees it half done, and no crash leaves it
+//! half done.
 //!
 //! A script must be given its keys, and the index key holds the SHA-256
 //! of the owner's id, which Lua cannot compute and only the session's
@@ -88,9 +88,9 @@ pub(super) async fn delete(
     deleted.map(drop).map_err(store_error(CONTEXT))
 }
 
-/// Deletes the sessions `ids` of the index `index_key` and their entries,
-/// one script per batch. Entries whose key is already gone go too: on one
-/// server no save is ever half done, so such an entry is stale.
+/// Deletes the sessions `ids` of the index `index_key` and the entries of
+/// the keys it deleted, one script per batch (`DELETE_MANY_INDEXED` says
+/// why an entry whose key is already gone stays).
 pub(super) async fn delete_many(
     conn: &mut Connection,
     keys: &Keys,
