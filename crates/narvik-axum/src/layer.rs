@@ -260,12 +260,16 @@ impl<S> NarvikLayerBuilder<S> {
     }
 
     /// Adds a `Sec-Fetch-Site` value that lets a state-changing request
-    /// with no `Origin` header pass, besides `same-origin`: `same-site`
-    /// (sent from a sibling subdomain of the site) or `none` (a request the
-    /// user started, not a page). Case-insensitive here; `cross-site` can
-    /// never be allowed. It matters only for requests without `Origin`:
-    /// when `Origin` is present it alone decides, so subdomains that post
-    /// with an `Origin` go on the [allow-list](Self::allow_origin). May be
+    /// with no `Origin` header pass, besides `same-origin`: `same-site` or
+    /// `none` (a request the user started, not a page). Case-insensitive
+    /// here; `cross-site` can never be allowed.
+    ///
+    /// `same-site` trusts every host under the site's registrable domain
+    /// (any subdomain of `example.com`, including ones you do not run
+    /// yourself), and older browsers also count other schemes and ports as
+    /// the same site: much wider than the exact origins of
+    /// [`allow_origin`](Self::allow_origin). It matters only for requests
+    /// without `Origin`; when `Origin` is present it alone decides. May be
     /// called repeatedly; [`build`](Self::build) checks the values.
     pub fn allow_sec_fetch_site(mut self, value: impl Into<String>) -> Self {
         self.allowed_sites.push(value.into());

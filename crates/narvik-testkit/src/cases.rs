@@ -710,6 +710,11 @@ pub async fn validate_racing_invalidate_never_resurrects<S: ConformanceStore>(st
 /// in another tab), then the validation's extension reaches the store. The
 /// extension must not bring it back, neither the session nor its entry in
 /// the user's list.
+///
+/// The delete lands before the store's `update_session_expiry` is called.
+/// A store whose extension is several steps (read, then write) has a
+/// second window, between its own steps, that only its own tests can
+/// reach (the Redis store tests its scripts' guards directly).
 pub async fn delete_between_validate_and_its_extension_stays_deleted<S: ConformanceStore>(
     store: S,
 ) {
