@@ -403,7 +403,11 @@ where
         let Some(value) = value else {
             return Ok(());
         };
-        let entry = Entry::new(&self.keys, id, &decode_owner(id, &value)?);
+        let entry = Entry {
+            index_key: self.keys.user(&decode_owner(id, &value)?),
+            session_key: key,
+            member: hex(id),
+        };
         let at = expiry_millis(expires_at);
         let extended = if self.conn.is_cluster() {
             cluster::extend(&mut conn, &entry, at).await
