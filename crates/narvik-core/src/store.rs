@@ -96,6 +96,9 @@ use std::sync::Arc;
 use crate::{Error, Session, SessionId, Timestamp};
 
 mod callback;
+#[cfg(feature = "json")]
+#[cfg_attr(docsrs, doc(cfg(feature = "json")))]
+pub mod json;
 mod memory;
 
 pub use callback::CallbackStore;

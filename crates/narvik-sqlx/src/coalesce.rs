@@ -1,6 +1,7 @@
-//! What the PostgreSQL and MySQL stores need to coalesce their lookups
-//! with [`narvik_coalesce`]: a connection wait that is safe to cancel, and
-//! the batch's rows paired with their ids.
+//! What the stores need to coalesce their lookups with
+//! [`narvik_coalesce`]: a connection wait that is safe to cancel, the
+//! batch's rows paired with their ids, and the `IN (...)` lookup of the
+//! dialects without arrays.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -8,7 +9,8 @@ use std::sync::Arc;
 use narvik_core::{Error, SessionId};
 use sqlx::pool::PoolConnection;
 
-pub(crate) use narvik_coalesce::DEFAULT_MAX_BATCH;
+#[cfg(any(feature = "sqlite", feature = "mysql"))]
+use crate::statements::Statements;
 
 /// Lookups of a store's rows, failing with sqlx's error.
 pub(crate) type Coalescer<R> = narvik_coalesce::Coalescer<SessionId, R, sqlx::Error>;
@@ -93,4 +95,71 @@ where
         }
     }
     Ok(keyed)
+}
+
+/// Batches up to `2^MAX_IN_LIST_BITS` ids share an `IN (...)` statement;
+/// a larger batch (a lookup batch size above that) runs as several.
+#[cfg(any(feature = "sqlite", feature = "mysql"))]
+pub(crate) const MAX_IN_LIST_BITS: u32 = 6;
+
+/// The `IN (...)` lookups for the table `t`: `k` from 0 looks up
+/// `2^(k+1)` ids. Batches are padded to a power of two, so each
+/// connection prepares a handful of statements instead of one per batch
+/// size.
+#[cfg(any(feature = "sqlite", feature = "mysql"))]
+pub(crate) fn in_list_lookups(
+    t: &str,
+    columns: &str,
+    param: impl Fn(usize) -> std::borrow::Cow<'static, str>,
+) -> Vec<String> {
+    (1..=MAX_IN_LIST_BITS)
+        .map(|bits| {
+            let marks: Vec<_> = (1..=1usize << bits).map(&param).collect();
+            format!(
+                "SELECT {columns} FROM {t} WHERE id IN ({})",
+                marks.join(", ")
+            )
+        })
+        .collect()
+}
+
+/// Looks up a batch of sessions on one connection with the statements of
+/// [`in_list_lookups`]: the one-id statement for one id, else the smallest
+/// `IN (...)` that fits each chunk, padded with its last id.
+#[cfg(any(feature = "sqlite", feature = "mysql"))]
+pub(crate) async fn fetch_in_lists<DB>(
+    sql: &Statements,
+    mut conn: PoolConnection<DB>,
+    ids: Vec<SessionId>,
+) -> Result<Vec<(SessionId, DB::Row)>, sqlx::Error>
+where
+    DB: sqlx::Database<Arguments: sqlx::IntoArguments<DB>>,
+    for<'q> &'q str: sqlx::Encode<'q, DB> + sqlx::Decode<'q, DB> + sqlx::Type<DB>,
+    for<'q> &'q str: sqlx::ColumnIndex<DB::Row>,
+    for<'c> &'c mut DB::Connection: sqlx::Executor<'c, Database = DB>,
+{
+    if let [id] = ids[..] {
+        let mut hex = [0u8; 64];
+        let row = sqlx::query(sql.fetch.clone())
+            .bind(id.encode_hex(&mut hex))
+            .fetch_optional(&mut *conn)
+            .await?;
+        return Ok(row.map(|row| (id, row)).into_iter().collect());
+    }
+    let mut buffers = vec![[0u8; 64]; ids.len()];
+    let hex: Vec<&str> = ids
+        .iter()
+        .zip(&mut buffers)
+        .map(|(id, buffer)| id.encode_hex(buffer))
+        .collect();
+    let mut found = Vec::with_capacity(ids.len());
+    for chunk in hex.chunks(1 << MAX_IN_LIST_BITS) {
+        let bits = chunk.len().next_power_of_two().trailing_zeros().max(1);
+        let mut query = sqlx::query(sql.fetch_many[(bits - 1) as usize].clone());
+        for i in 0..1usize << bits {
+            query = query.bind(chunk[i.min(chunk.len() - 1)]);
+        }
+        found.extend(keyed_rows(query.fetch_all(&mut *conn).await?)?);
+    }
+    Ok(found)
 }

@@ -1,19 +1,42 @@
-//! Column values: session data as JSON text, times as database timestamps,
-//! and the mapping of driver errors onto narvik's [`Error`].
+//! Column values: a session from its row (data as JSON text, times in the
+//! dialect's time type), ids read back, and the mapping of driver errors
+//! onto narvik's [`Error`].
 
-use narvik_core::{Error, SessionId};
-use serde::Serialize;
+use narvik_core::store::json::decode_data;
+use narvik_core::{Error, Session, SessionId};
 use serde::de::DeserializeOwned;
+use sqlx::{ColumnIndex, Decode, Row, Type};
 
-/// The `data` column's JSON text for a session's data.
-pub(crate) fn encode_data<D: Serialize>(id: SessionId, data: &D) -> Result<String, Error> {
-    serde_json::to_string(data).map_err(|e| Error::data(id, e))
-}
+use crate::dialect::Dialect;
 
-/// A session's data from the `data` column's JSON text. A row whose data
-/// does not fit `D` is [`Error::Data`] naming the session.
-pub(crate) fn decode_data<D: DeserializeOwned>(id: SessionId, json: &str) -> Result<D, Error> {
-    serde_json::from_str(json).map_err(|e| Error::data(id, e))
+pub(crate) use narvik_core::store::json::encode_data;
+
+/// A session from its row: `created_at`, `expires_at` and `data` (the
+/// data's JSON text), with the id and user id the caller already has.
+pub(crate) fn session_from_row<DB, D>(
+    id: SessionId,
+    user_id: String,
+    row: &DB::Row,
+) -> Result<Session<D>, Error>
+where
+    DB: Dialect,
+    D: DeserializeOwned,
+    for<'r> &'r str: Decode<'r, DB> + Type<DB> + ColumnIndex<DB::Row>,
+{
+    let created_at: DB::Time = row
+        .try_get("created_at")
+        .map_err(|e| Error::store("read created_at column", e))?;
+    let expires_at: DB::Time = row
+        .try_get("expires_at")
+        .map_err(|e| Error::store("read expires_at column", e))?;
+    let data: &str = row.try_get("data").map_err(|e| Error::data(id, e))?;
+    Ok(Session {
+        id,
+        user_id,
+        created_at: DB::from_time(created_at)?,
+        expires_at: DB::from_time(expires_at)?,
+        data: decode_data(id, data)?,
+    })
 }
 
 /// A session id read back from the `id` column.

@@ -34,7 +34,11 @@
 //! | `postgres` | [`PostgresStore`] | `TIMESTAMPTZ(3)` | `JSONB` |
 //! | `mysql` | [`MySqlStore`] (MySQL and MariaDB) | `DATETIME(3)`, UTC | `JSON` |
 //!
-//! Each store implements all three of narvik's store traits
+//! The three are one implementation, [`SqlStore<DB, D>`](SqlStore), over
+//! a sealed [`Dialect`] that supplies only what each database spells
+//! differently (as sqlx has one `Pool<DB>` with `PgPool` as an alias);
+//! the names above are its aliases. Each implements all three of narvik's
+//! store traits
 //! ([`SessionStore`](narvik_core::store::SessionStore),
 //! [`UserSessionStore`](narvik_core::store::UserSessionStore),
 //! [`PurgeableStore`](narvik_core::store::PurgeableStore)) for any session
@@ -43,7 +47,8 @@
 //!
 //! # The table
 //!
-//! Each store's module documents its schema; all share the columns `id`
+//! Each store's module shows its schema, from the file `sql/<db>.sql`
+//! that `migrate()` runs; all share the columns `id`
 //! (the 64-character hex session id, primary key), `user_id` (indexed),
 //! `created_at`, `expires_at` (indexed, millisecond precision) and `data`.
 //! `migrate()` creates the table and indexes if missing, and
@@ -74,27 +79,56 @@
 //!   session" and never a panic. A row whose data does not decode into `D`
 //!   is [`Error::Data`](narvik_core::Error::Data) naming the session.
 //!
-//! # Modules
+//! # Sharing a table with TypeScript Narvik
 //!
-//! - [`sqlite`], [`postgres`], [`mysql`]: the stores and their schemas.
+//! A TypeScript service on Narvik, with the callbacks in this crate's
+//! README, writes rows the Rust side reads: a session without additional
+//! fields has data `{}`, which `D = ()` reads as it reads `null` (see
+//! [`narvik_core::store::json`]); camelCase fields need
+//! `#[serde(rename_all = "camelCase")]` on `D`; `created_at` defaults to
+//! the insert time.
+//!
+//! # Layout
+//!
+//! - [`SqlStore`] (`store.rs`): the store traits, written once.
+//! - [`Dialect`] (`dialect.rs`): what a database supplies; implemented in
+//!   [`sqlite`], [`postgres`] and [`mysql`], beside each store's
+//!   constructors, schema docs and the `sql/<db>.sql` schema file.
+//! - `statements.rs`: every statement's text, spelled by the dialect;
+//!   `schema.rs`: the schema file's statements for a table name;
+//!   `columns.rs`: rows into sessions; `coalesce.rs`: batched lookups.
 //! - [`TableName`]: the checked table name.
 //! - [`PurgeTask`]: the background purge.
 
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
-#[cfg(any(feature = "postgres", feature = "mysql"))]
+// The store and what it is built from; without a database feature there
+// is no dialect to build it for.
+#[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
 mod coalesce;
 #[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
 mod columns;
+#[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
+mod dialect;
+#[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
+mod schema;
+#[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
+mod statements;
+#[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
+mod store;
+
 mod purge;
 mod table;
 
 #[cfg(feature = "mysql")]
+#[cfg_attr(docsrs, doc(cfg(feature = "mysql")))]
 pub mod mysql;
 #[cfg(feature = "postgres")]
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
 pub mod postgres;
 #[cfg(feature = "sqlite")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
 pub mod sqlite;
 
 #[cfg(feature = "mysql")]
@@ -104,7 +138,11 @@ pub use postgres::PostgresStore;
 #[cfg(feature = "sqlite")]
 pub use sqlite::SqliteStore;
 
+#[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
+pub use dialect::Dialect;
 pub use purge::PurgeTask;
+#[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
+pub use store::SqlStore;
 pub use table::{InvalidTableName, TableName};
 
 /// Rows a purge deletes per statement unless configured otherwise: small

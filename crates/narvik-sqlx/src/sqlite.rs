@@ -2,16 +2,10 @@
 //!
 //! # Schema
 //!
+//! `sql/sqlite.sql`, for the default table name:
+//!
 //! ```sql
-//! CREATE TABLE IF NOT EXISTS "narvik_sessions" (
-//!     id         CHAR(64) PRIMARY KEY NOT NULL,  -- lower-case hex SHA-256 of the token
-//!     user_id    TEXT     NOT NULL,
-//!     created_at INTEGER  NOT NULL DEFAULT (CAST(unixepoch('subsec') * 1000 AS INTEGER)),
-//!     expires_at INTEGER  NOT NULL,              -- unix milliseconds
-//!     data       TEXT     NOT NULL DEFAULT 'null' -- JSON of the session data
-//! );
-//! CREATE INDEX IF NOT EXISTS "narvik_sessions_user_id_idx" ON "narvik_sessions" (user_id);
-//! CREATE INDEX IF NOT EXISTS "narvik_sessions_expires_at_idx" ON "narvik_sessions" (expires_at);
+#![doc = include_str!("../sql/sqlite.sql")]
 //! ```
 //!
 //! SQLite has no timestamp type, so times are INTEGER unix milliseconds
@@ -31,24 +25,21 @@
 //! connection for everything (it lives only as long as a connection to it
 //! is open).
 
-use std::marker::PhantomData;
+use std::borrow::Cow;
+use std::future::Future;
 use std::path::Path;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use narvik_core::store::{PurgeableStore, SessionStore, UserSessionStore};
-use narvik_core::{Error, Session, SessionId, Timestamp};
-use serde::Serialize;
-use serde::de::DeserializeOwned;
+use narvik_core::{Error, SessionId, Timestamp};
+use sqlx::pool::PoolConnection;
 use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
-    SqliteSynchronous,
+    Sqlite, SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool,
+    SqlitePoolOptions, SqliteQueryResult, SqliteRow, SqliteSynchronous,
 };
-use sqlx::{AssertSqlSafe, Row, SqlSafeStr, SqlStr};
 
-use crate::columns::{decode_data, decode_id, encode_data, insert_error};
-use crate::{DEFAULT_PURGE_BATCH_SIZE, TableName};
+use crate::statements::Statements;
+use crate::{SqlStore, TableName, coalesce, dialect, schema};
 
 /// How long a statement waits for another process's write lock before it
 /// fails with "database is locked".
@@ -57,7 +48,8 @@ pub const DEFAULT_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// Connections in the read pool of a file database.
 pub const DEFAULT_READ_CONNECTIONS: u32 = 8;
 
-/// A session store in a SQLite database: a file, or memory.
+/// A session store in a SQLite database, a file or memory: [`SqlStore`]
+/// on [`sqlx::Sqlite`].
 ///
 /// `D` is the session data type, stored as JSON text.
 ///
@@ -74,30 +66,9 @@ pub const DEFAULT_READ_CONNECTIONS: u32 = 8;
 /// # Ok::<(), narvik_core::Error>(())
 /// # }).unwrap();
 /// ```
-#[derive(Debug)]
-pub struct SqliteStore<D = ()> {
-    reader: SqlitePool,
-    writer: SqlitePool,
-    table: TableName,
-    sql: Arc<Statements>,
-    purge_batch_size: u32,
-    _data: PhantomData<fn() -> D>,
-}
+pub type SqliteStore<D = ()> = SqlStore<Sqlite, D>;
 
-impl<D> Clone for SqliteStore<D> {
-    fn clone(&self) -> Self {
-        Self {
-            reader: self.reader.clone(),
-            writer: self.writer.clone(),
-            table: self.table.clone(),
-            sql: Arc::clone(&self.sql),
-            purge_batch_size: self.purge_batch_size,
-            _data: PhantomData,
-        }
-    }
-}
-
-impl<D> SqliteStore<D> {
+impl<D> SqlStore<Sqlite, D> {
     /// Opens (creating if missing) the database file at `path` in WAL mode
     /// with [`DEFAULT_BUSY_TIMEOUT`]: one write connection and
     /// [`DEFAULT_READ_CONNECTIONS`] read connections. Run
@@ -192,295 +163,64 @@ impl<D> SqliteStore<D> {
     /// pool one connection.
     #[must_use]
     pub fn from_pools(reader: SqlitePool, writer: SqlitePool) -> Self {
-        let table = TableName::default();
-        Self {
-            reader,
-            writer,
-            sql: Arc::new(Statements::new(&table)),
-            table,
-            purge_batch_size: DEFAULT_PURGE_BATCH_SIZE,
-            _data: PhantomData,
-        }
-    }
-
-    /// Uses `table` instead of `narvik_sessions`.
-    #[must_use]
-    pub fn with_table_name(mut self, table: TableName) -> Self {
-        self.sql = Arc::new(Statements::new(&table));
-        self.table = table;
-        self
-    }
-
-    /// Deletes at most `size` rows per statement when purging (0 counts as
-    /// 1). The default is [`DEFAULT_PURGE_BATCH_SIZE`].
-    #[must_use]
-    pub fn with_purge_batch_size(mut self, size: u32) -> Self {
-        self.purge_batch_size = size.max(1);
-        self
-    }
-
-    /// The table this store uses.
-    #[must_use]
-    pub fn table_name(&self) -> &TableName {
-        &self.table
-    }
-
-    /// The pool reads go through.
-    #[must_use]
-    pub fn read_pool(&self) -> &SqlitePool {
-        &self.reader
-    }
-
-    /// The pool writes go through.
-    #[must_use]
-    pub fn write_pool(&self) -> &SqlitePool {
-        &self.writer
-    }
-
-    /// The statements [`migrate`](Self::migrate) runs, for your own
-    /// migration tool.
-    #[must_use]
-    pub fn migration_sql(&self) -> Vec<String> {
-        schema(&self.table)
-    }
-
-    /// Creates the table and its indexes if they do not exist. Safe to run
-    /// on every start and from several processes.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::Store`] if a statement fails.
-    pub async fn migrate(&self) -> Result<(), Error> {
-        for statement in schema(&self.table) {
-            sqlx::raw_sql(AssertSqlSafe(statement))
-                .execute(&self.writer)
-                .await
-                .map_err(|e| Error::store("migrate sqlite session table", e))?;
-        }
-        Ok(())
-    }
-
-    /// Closes both pools, waiting for statements in progress.
-    pub async fn close(&self) {
-        self.writer.close().await;
-        self.reader.close().await;
+        Self::from_parts(reader, writer)
     }
 }
 
-/// The schema, one statement each; the table name is checked, so it is safe
-/// to write into SQL.
-fn schema(table: &TableName) -> Vec<String> {
-    let t = table.ansi_quoted("");
-    vec![
-        format!(
-            "CREATE TABLE IF NOT EXISTS {t} (\n\
-             \x20   id         CHAR(64) PRIMARY KEY NOT NULL,\n\
-             \x20   user_id    TEXT     NOT NULL,\n\
-             \x20   created_at INTEGER  NOT NULL DEFAULT (CAST(unixepoch('subsec') * 1000 AS INTEGER)),\n\
-             \x20   expires_at INTEGER  NOT NULL,\n\
-             \x20   data       TEXT     NOT NULL DEFAULT 'null'\n\
-             )"
-        ),
-        format!(
-            "CREATE INDEX IF NOT EXISTS {} ON {t} (user_id)",
-            table.ansi_quoted("_user_id_idx")
-        ),
-        format!(
-            "CREATE INDEX IF NOT EXISTS {} ON {t} (expires_at)",
-            table.ansi_quoted("_expires_at_idx")
-        ),
-    ]
-}
+/// SQLite has no timestamp type: times are INTEGER unix milliseconds.
+impl dialect::private::Sealed for Sqlite {
+    type Time = i64;
 
-/// Every statement the store runs, built once per table name. `SqlStr`
-/// clones share the text, and sqlx caches each connection's prepared
-/// statement by it.
-#[derive(Debug)]
-struct Statements {
-    insert: SqlStr,
-    fetch: SqlStr,
-    update_expiry: SqlStr,
-    delete: SqlStr,
-    fetch_for_user: SqlStr,
-    delete_for_user: SqlStr,
-    delete_others: SqlStr,
-    purge: SqlStr,
-}
+    const SCHEMA: &'static str = include_str!("../sql/sqlite.sql");
+    // In-process lookups: there is no round trip for a batch to save.
+    const DEFAULT_LOOKUP_BATCH: usize = 1;
 
-impl Statements {
-    fn new(table: &TableName) -> Self {
-        let t = table.ansi_quoted("");
-        let sql = |s: String| AssertSqlSafe(Arc::<str>::from(s)).into_sql_str();
-        Self {
-            insert: sql(format!(
-                "INSERT INTO {t} (id, user_id, created_at, expires_at, data) VALUES (?1, ?2, ?3, ?4, ?5)"
-            )),
-            fetch: sql(format!(
-                "SELECT user_id, created_at, expires_at, data FROM {t} WHERE id = ?1"
-            )),
-            update_expiry: sql(format!("UPDATE {t} SET expires_at = ?2 WHERE id = ?1")),
-            delete: sql(format!("DELETE FROM {t} WHERE id = ?1")),
-            fetch_for_user: sql(format!(
-                "SELECT id, created_at, expires_at, data FROM {t} WHERE user_id = ?1"
-            )),
-            delete_for_user: sql(format!("DELETE FROM {t} WHERE user_id = ?1")),
-            delete_others: sql(format!("DELETE FROM {t} WHERE user_id = ?1 AND id <> ?2")),
-            // SQLite's DELETE ... LIMIT is a compile-time option, so the
-            // batch is chosen by a subquery on the expires_at index.
-            purge: sql(format!(
-                "DELETE FROM {t} WHERE id IN (SELECT id FROM {t} WHERE expires_at <= ?1 LIMIT ?2)"
-            )),
-        }
-    }
-}
-
-fn session_from_row<D: DeserializeOwned>(
-    id: SessionId,
-    user_id: String,
-    row: &SqliteRow,
-) -> Result<Session<D>, Error> {
-    let created_at: i64 = row
-        .try_get("created_at")
-        .map_err(|e| Error::store("read created_at column", e))?;
-    let expires_at: i64 = row
-        .try_get("expires_at")
-        .map_err(|e| Error::store("read expires_at column", e))?;
-    let data: &str = row.try_get("data").map_err(|e| Error::data(id, e))?;
-    Ok(Session {
-        id,
-        user_id,
-        created_at: Timestamp::from_unix_millis(created_at),
-        expires_at: Timestamp::from_unix_millis(expires_at),
-        data: decode_data(id, data)?,
-    })
-}
-
-impl<D> SessionStore for SqliteStore<D>
-where
-    D: Serialize + DeserializeOwned + Send + Sync + 'static,
-{
-    type Data = D;
-
-    async fn save_session(&self, session: &Session<D>) -> Result<(), Error> {
-        let data = encode_data(session.id, &session.data)?;
-        let mut id = [0u8; 64];
-        sqlx::query(self.sql.insert.clone())
-            .bind(session.id.encode_hex(&mut id))
-            .bind(session.user_id.as_str())
-            .bind(session.created_at.as_unix_millis())
-            .bind(session.expires_at.as_unix_millis())
-            .bind(data)
-            .execute(&self.writer)
-            .await
-            .map_err(|e| insert_error(session.id, e))?;
-        Ok(())
+    fn quote(name: &str) -> String {
+        format!("\"{name}\"")
     }
 
-    async fn fetch_session(&self, id: &SessionId) -> Result<Option<Session<D>>, Error> {
-        let mut hex = [0u8; 64];
-        let row = sqlx::query(self.sql.fetch.clone())
-            .bind(id.encode_hex(&mut hex))
-            .fetch_optional(&self.reader)
-            .await
-            .map_err(|e| Error::store("fetch session", e))?;
-        row.map(|row| {
-            let user_id = row
-                .try_get("user_id")
-                .map_err(|e| Error::store("read user_id column", e))?;
-            session_from_row(*id, user_id, &row)
-        })
-        .transpose()
+    fn param(n: usize) -> Cow<'static, str> {
+        Cow::Owned(format!("?{n}"))
     }
 
-    async fn update_session_expiry(
-        &self,
-        id: &SessionId,
-        expires_at: Timestamp,
-    ) -> Result<(), Error> {
-        let mut hex = [0u8; 64];
-        sqlx::query(self.sql.update_expiry.clone())
-            .bind(id.encode_hex(&mut hex))
-            .bind(expires_at.as_unix_millis())
-            .execute(&self.writer)
-            .await
-            .map_err(|e| Error::store("update session expiry", e))?;
-        Ok(())
+    fn batch_lookups(t: &str, columns: &str) -> Vec<String> {
+        coalesce::in_list_lookups(t, columns, Self::param)
     }
 
-    async fn delete_session(&self, id: &SessionId) -> Result<(), Error> {
-        let mut hex = [0u8; 64];
-        sqlx::query(self.sql.delete.clone())
-            .bind(id.encode_hex(&mut hex))
-            .execute(&self.writer)
-            .await
-            .map_err(|e| Error::store("delete session", e))?;
-        Ok(())
-    }
-}
-
-impl<D> UserSessionStore for SqliteStore<D>
-where
-    D: Serialize + DeserializeOwned + Send + Sync + 'static,
-{
-    async fn fetch_sessions_for_user(&self, user_id: &str) -> Result<Vec<Session<D>>, Error> {
-        let rows = sqlx::query(self.sql.fetch_for_user.clone())
-            .bind(user_id)
-            .fetch_all(&self.reader)
-            .await
-            .map_err(|e| Error::store("fetch sessions for user", e))?;
-        rows.iter()
-            .map(|row| {
-                let id: &str = row
-                    .try_get("id")
-                    .map_err(|e| Error::store("read id column", e))?;
-                session_from_row(decode_id(id)?, user_id.to_owned(), row)
-            })
-            .collect()
+    fn purge(t: &str) -> String {
+        // SQLite's DELETE ... LIMIT is a compile-time option, so the batch
+        // is chosen by a subquery on the expires_at index.
+        format!("DELETE FROM {t} WHERE id IN (SELECT id FROM {t} WHERE expires_at <= ?1 LIMIT ?2)")
     }
 
-    async fn delete_sessions_for_user(&self, user_id: &str) -> Result<(), Error> {
-        sqlx::query(self.sql.delete_for_user.clone())
-            .bind(user_id)
-            .execute(&self.writer)
-            .await
-            .map_err(|e| Error::store("delete sessions for user", e))?;
-        Ok(())
+    fn to_time(t: Timestamp, _: &'static str) -> Result<i64, Error> {
+        Ok(t.as_unix_millis())
     }
 
-    async fn delete_other_sessions_for_user(
-        &self,
-        user_id: &str,
-        keep: &SessionId,
-    ) -> Result<(), Error> {
-        let mut hex = [0u8; 64];
-        sqlx::query(self.sql.delete_others.clone())
-            .bind(user_id)
-            .bind(keep.encode_hex(&mut hex))
-            .execute(&self.writer)
-            .await
-            .map_err(|e| Error::store("delete other sessions for user", e))?;
-        Ok(())
+    fn from_time(t: i64) -> Result<Timestamp, Error> {
+        Ok(Timestamp::from_unix_millis(t))
     }
-}
 
-impl<D: Send + Sync + 'static> PurgeableStore for SqliteStore<D> {
-    /// Deletes expired sessions in batches of the configured size, each its
-    /// own statement and transaction, so writers wait at most one batch.
-    async fn delete_all_expired_sessions(&self, now: Timestamp) -> Result<u64, Error> {
-        let batch = u64::from(self.purge_batch_size);
-        let mut total = 0;
-        loop {
-            let removed = sqlx::query(self.sql.purge.clone())
-                .bind(now.as_unix_millis())
-                .bind(i64::from(self.purge_batch_size))
-                .execute(&self.writer)
-                .await
-                .map_err(|e| Error::store("purge expired sessions", e))?
-                .rows_affected();
-            total += removed;
-            if removed < batch {
-                return Ok(total);
-            }
-        }
+    fn rows_affected(result: &SqliteQueryResult) -> u64 {
+        result.rows_affected()
+    }
+
+    fn fetch_batch(
+        sql: &Statements,
+        conn: PoolConnection<Self>,
+        ids: Vec<SessionId>,
+    ) -> impl Future<Output = Result<Vec<(SessionId, SqliteRow)>, sqlx::Error>> + Send {
+        coalesce::fetch_in_lists(sql, conn, ids)
+    }
+
+    fn migrate<'c>(
+        conn: &'c mut SqliteConnection,
+        _table: &'c TableName,
+        statements: &'c [String],
+    ) -> impl Future<Output = Result<(), sqlx::Error>> + Send + 'c {
+        // One write connection per store serializes migrations within the
+        // process; across processes, `IF NOT EXISTS` and SQLite's write
+        // lock make a concurrent loser a no-op.
+        schema::run::<Self>(conn, statements)
     }
 }

@@ -67,19 +67,6 @@ impl TableName {
     pub fn as_str(&self) -> &str {
         &self.0
     }
-
-    /// `"name"`: quoted for PostgreSQL and SQLite. The name holds no quote
-    /// character (checked in [`TableName::new`]), so this is exact.
-    #[cfg_attr(not(any(feature = "postgres", feature = "sqlite")), allow(dead_code))]
-    pub(crate) fn ansi_quoted(&self, suffix: &str) -> String {
-        format!("\"{}{suffix}\"", self.0)
-    }
-
-    /// `` `name` ``: quoted for MySQL and MariaDB.
-    #[cfg_attr(not(feature = "mysql"), allow(dead_code))]
-    pub(crate) fn backtick_quoted(&self, suffix: &str) -> String {
-        format!("`{}{suffix}`", self.0)
-    }
 }
 
 impl Default for TableName {
@@ -156,12 +143,5 @@ mod tests {
             let err = TableName::new(bad).expect_err(bad);
             assert_eq!(err.name(), bad);
         }
-    }
-
-    #[test]
-    fn quoting_wraps_the_name_and_suffix() {
-        let name = TableName::new("order").expect("valid");
-        assert_eq!(name.ansi_quoted(""), "\"order\"");
-        assert_eq!(name.backtick_quoted("_user_id_idx"), "`order_user_id_idx`");
     }
 }

@@ -1,18 +1,20 @@
 //! `SqliteStore` on a file (in a temporary directory, removed afterwards)
-//! and in memory: the conformance suite, then what is specific to SQLite,
-//! and the background purge task.
+//! and in memory: the conformance suite, the suite every SQL store
+//! answers, then what is specific to SQLite.
 
 mod support;
 
-use std::sync::Arc;
+use std::path::PathBuf;
 use std::time::Duration;
 
-use narvik_core::store::{PurgeableStore, SessionStore, UserSessionStore};
-use narvik_core::{Clock, Error, ManualClock, Narvik, Timestamp};
-use narvik_sqlx::sqlx::sqlite::SqlitePoolOptions;
+use narvik_core::store::{PurgeableStore, SessionStore};
+use narvik_core::{Error, Narvik, Timestamp};
+use narvik_sqlx::sqlx::pool::PoolOptions;
+use narvik_sqlx::sqlx::sqlite::{Sqlite, SqliteConnectOptions, SqlitePool};
 use narvik_sqlx::sqlx::{self, AssertSqlSafe};
-use narvik_sqlx::{PurgeTask, SqliteStore};
+use narvik_sqlx::{SqliteStore, TableName};
 use narvik_testkit::TestData;
+use support::suite::{Backend, TypeScriptRow};
 use support::{Cleanup, causes, session, unique_table};
 use tempfile::TempDir;
 
@@ -25,15 +27,14 @@ fn temp_dir() -> TempDir {
         .expect("create a temporary directory")
 }
 
-/// A store on a new database file, migrated; the directory is removed when
-/// the store is dropped.
+/// A store on a new database file, migrated; the file is removed when the
+/// store is dropped.
 async fn file_store<D>() -> Cleanup<SqliteStore<D>> {
-    let dir = temp_dir();
-    let store = SqliteStore::<D>::open(dir.path().join("sessions.db"))
+    let store = SqliteStore::<D>::open(database_file())
         .await
         .expect("open the database file");
     store.migrate().await.expect("migrate");
-    Cleanup::new(store, move || drop(dir))
+    Lite::cleanup(store)
 }
 
 async fn memory_store<D>() -> SqliteStore<D> {
@@ -42,6 +43,79 @@ async fn memory_store<D>() -> SqliteStore<D> {
         .expect("open in memory");
     store.migrate().await.expect("migrate");
     store
+}
+
+/// A path for a new database file, in the system's temporary directory.
+fn database_file() -> PathBuf {
+    std::env::temp_dir().join(format!("{}.db", unique_table()))
+}
+
+struct Lite;
+
+impl Backend for Lite {
+    type DB = Sqlite;
+
+    const MISSING_TABLE: &'static str = "no such table";
+
+    /// A pool on a new database file, removed by [`Lite::cleanup`].
+    async fn pool(options: PoolOptions<Sqlite>) -> SqlitePool {
+        let file = SqliteConnectOptions::new()
+            .filename(database_file())
+            .create_if_missing(true);
+        options
+            .connect_with(file)
+            .await
+            .expect("open a database file")
+    }
+
+    fn store<D>(pool: SqlitePool) -> SqliteStore<D> {
+        SqliteStore::from_pool(pool)
+    }
+
+    fn cleanup<D>(store: SqliteStore<D>) -> Cleanup<SqliteStore<D>> {
+        let file = store
+            .write_pool()
+            .connect_options()
+            .get_filename()
+            .to_owned();
+        let pools = [store.read_pool().clone(), store.write_pool().clone()];
+        Cleanup::new(store, move || {
+            support::run_detached(async move {
+                for pool in pools {
+                    pool.close().await;
+                }
+                for suffix in ["", "-wal", "-shm"] {
+                    let mut path = file.clone().into_os_string();
+                    path.push(suffix);
+                    let _ = std::fs::remove_file(path);
+                }
+            });
+        })
+    }
+
+    /// The README's `saveSession` written for SQLite: the `Date`'s
+    /// `getTime()` into the INTEGER column, `JSON.stringify(data)` as text.
+    async fn insert_like_typescript(pool: &SqlitePool, table: &TableName, row: TypeScriptRow<'_>) {
+        let sql = format!(
+            "INSERT INTO \"{table}\" (id, user_id, expires_at, data) VALUES (?1, ?2, ?3, ?4)"
+        );
+        sqlx::query(AssertSqlSafe(sql))
+            .bind(row.id)
+            .bind(row.user_id)
+            .bind(row.expires_at.as_unix_millis())
+            .bind(row.data)
+            .execute(pool)
+            .await
+            .expect("insert like TypeScript");
+    }
+
+    async fn set_data(pool: &SqlitePool, table: &TableName, json: &str) {
+        sqlx::query(AssertSqlSafe(format!("UPDATE \"{table}\" SET data = ?1")))
+            .bind(json)
+            .execute(pool)
+            .await
+            .expect("overwrite data");
+    }
 }
 
 mod file {
@@ -54,6 +128,26 @@ mod memory {
     narvik_testkit::conformance_tests!(|| async {
         super::memory_store::<narvik_testkit::TestData>().await
     });
+}
+
+support::suite::sql_store_tests!(super::Lite);
+
+/// Data that is not JSON at all: SQLite's TEXT column holds anything.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn data_that_is_not_json_is_a_data_error_naming_the_session() {
+    let store = file_store::<()>().await;
+    let s = session("not-json", Timestamp::now() + HOUR, ());
+    store.save_session(&s).await.expect("save");
+    Lite::set_data(
+        store.inner().write_pool(),
+        store.inner().table_name(),
+        "not json",
+    )
+    .await;
+    match store.fetch_session(&s.id).await {
+        Err(Error::Data { id, .. }) => assert_eq!(id, s.id),
+        other => panic!("expected Error::Data for {}, got {other:?}", s.id),
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -171,159 +265,6 @@ async fn a_custom_table_name_is_used_and_quoted() {
         .await
         .expect("count");
     assert_eq!(count, 1);
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_missing_table_is_an_error_with_its_cause_not_no_session() {
-    let store = memory_store::<()>().await.with_table_name(unique_table());
-    let id = session("u", Timestamp::now(), ()).id;
-    match store.fetch_session(&id).await {
-        Err(e @ Error::Store { .. }) => {
-            assert!(causes(&e).contains("no such table"), "{}", causes(&e));
-        }
-        other => panic!("a missing table must be Error::Store, got {other:?}"),
-    }
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn data_that_is_not_json_of_the_type_is_a_data_error_naming_the_session() {
-    let store = memory_store::<TestData>().await;
-    let s = session("bad-data", Timestamp::now() + HOUR, TestData::default());
-    store.save_session(&s).await.expect("save");
-    for bad in ["not json", "{\"label\": 1}", "null"] {
-        sqlx::query("UPDATE narvik_sessions SET data = ?1")
-            .bind(bad)
-            .execute(store.write_pool())
-            .await
-            .expect("corrupt the row");
-        match store.fetch_session(&s.id).await {
-            Err(Error::Data { id, .. }) => assert_eq!(id, s.id),
-            other => panic!(
-                "data {bad:?}: expected Error::Data for {}, got {other:?}",
-                s.id
-            ),
-        }
-        match store.fetch_sessions_for_user("bad-data").await {
-            Err(Error::Data { id, .. }) => assert_eq!(id, s.id),
-            other => panic!(
-                "data {bad:?}: expected Error::Data for {}, got {other:?}",
-                s.id
-            ),
-        }
-    }
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_exhausted_pool_is_an_error_not_no_session() {
-    let dir = temp_dir();
-    let options = narvik_sqlx::sqlx::sqlite::SqliteConnectOptions::new()
-        .filename(dir.path().join("sessions.db"))
-        .create_if_missing(true);
-    let pool = SqlitePoolOptions::new()
-        .max_connections(1)
-        .acquire_timeout(Duration::from_millis(200))
-        .connect_with(options)
-        .await
-        .expect("open");
-    let store = SqliteStore::<()>::from_pool(pool);
-    store.migrate().await.expect("migrate");
-    let s = session("pool", Timestamp::now() + HOUR, ());
-    store.save_session(&s).await.expect("save");
-    let held = store
-        .read_pool()
-        .acquire()
-        .await
-        .expect("take the only connection");
-    match store.fetch_session(&s.id).await {
-        Err(e @ Error::Store { .. }) => {
-            assert!(causes(&e).contains("timed out"), "{}", causes(&e));
-        }
-        other => panic!("an exhausted pool must be Error::Store, got {other:?}"),
-    }
-    drop(held);
-    assert_eq!(store.fetch_session(&s.id).await.expect("fetch"), Some(s));
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn purge_in_small_batches_removes_and_counts_every_expired_session() {
-    let store = memory_store::<()>().await.with_purge_batch_size(7);
-    let now = Timestamp::now();
-    for i in 0..50 {
-        let s = session("batch", now - Duration::from_millis(i), ());
-        store.save_session(&s).await.expect("save");
-    }
-    let live = session("batch", now + Duration::from_millis(1), ());
-    store.save_session(&live).await.expect("save");
-    assert_eq!(
-        store.delete_all_expired_sessions(now).await.expect("purge"),
-        50
-    );
-    assert_eq!(
-        store.delete_all_expired_sessions(now).await.expect("purge"),
-        0
-    );
-    assert_eq!(
-        store.fetch_session(&live.id).await.expect("fetch"),
-        Some(live)
-    );
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn user_ids_compare_exactly() {
-    let store = memory_store::<()>().await;
-    let exact = ["alice", "Alice", "alice ", "alicé"];
-    for user in exact {
-        store
-            .save_session(&session(user, Timestamp::now() + HOUR, ()))
-            .await
-            .expect("save");
-    }
-    store
-        .delete_sessions_for_user("alice")
-        .await
-        .expect("delete");
-    for user in &exact[1..] {
-        let listed = store.fetch_sessions_for_user(user).await.expect("fetch");
-        assert_eq!(listed.len(), 1, "{user:?} lost its session to \"alice\"");
-    }
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_purge_task_purges_on_its_period_with_its_clock_and_shuts_down() {
-    let store = Arc::new(memory_store::<()>().await);
-    let clock = ManualClock::new(Timestamp::now());
-    let s = session("task", clock.now() + HOUR, ());
-    store.save_session(&s).await.expect("save");
-    let task =
-        PurgeTask::spawn_with_clock(Arc::clone(&store), Duration::from_millis(20), clock.clone());
-    // Not expired on the task's clock: several periods pass, it stays.
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    assert!(store.fetch_session(&s.id).await.expect("fetch").is_some());
-    // Expired at exactly expires_at (narvik's boundary): the next run
-    // removes it.
-    clock.set(s.expires_at);
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-    while store.fetch_session(&s.id).await.expect("fetch").is_some() {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the purge task never removed the expired session"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    assert!(!task.is_finished());
-    tokio::time::timeout(Duration::from_secs(5), task.shutdown())
-        .await
-        .expect("shutdown must finish promptly");
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_purge_task_survives_store_errors() {
-    // No table: every run fails; the task logs and keeps going.
-    let store = Arc::new(memory_store::<()>().await.with_table_name(unique_table()));
-    let task = PurgeTask::spawn(Arc::clone(&store), Duration::from_millis(10));
-    tokio::time::sleep(Duration::from_millis(60)).await;
-    assert!(!task.is_finished(), "a failed purge ended the task");
-    task.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

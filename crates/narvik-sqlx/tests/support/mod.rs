@@ -1,9 +1,11 @@
-//! What the database test files share: unique table names, server URLs
-//! from the environment, and a store wrapper that drops its table when the
-//! case is done.
+//! What the database test files share: the suite every SQL store answers
+//! ([`suite`]), unique table names, server URLs from the environment, and
+//! a store wrapper that drops its table when the case is done.
 
 // Each test file uses a different part of this module.
 #![allow(dead_code, unreachable_pub)]
+
+pub mod suite;
 
 use std::future::Future;
 use std::time::Duration;
@@ -156,59 +158,4 @@ pub fn causes(err: &dyn std::error::Error) -> String {
         source = e.source();
     }
     out
-}
-
-/// Queues lookups while the pool's only connection is held (by what
-/// `hold` returns), then lets it go, so that the first lookup to get the
-/// connection serves the queue in one statement: every session twice (one
-/// token in two requests), an unknown id, and a row whose data does not
-/// fit (saved through `unit`, a `()` store on the same table), 43 lookups
-/// in all, more than one batch. Each must get exactly its own answer.
-pub async fn queued_lookups_each_get_their_own_answer<S, U, H, G>(store: S, unit: U, hold: H)
-where
-    S: SessionStore<Data = narvik_testkit::TestData> + Clone + Send + Sync + 'static,
-    U: SessionStore<Data = ()>,
-    H: Future<Output = G>,
-{
-    let hour = Duration::from_secs(3600);
-    let mut sessions = Vec::new();
-    for n in 0..20u64 {
-        let data = narvik_testkit::TestData {
-            label: format!("session {n}"),
-            counter: n,
-            tags: vec!["a".into(); usize::try_from(n % 3).expect("small")],
-            blob: String::new(),
-        };
-        let s = session(&format!("user-{n}"), Timestamp::now() + hour, data);
-        store.save_session(&s).await.expect("save");
-        sessions.push(s);
-    }
-    let bad = session("bad-data", Timestamp::now() + hour, ());
-    unit.save_session(&bad).await.expect("save");
-    let unknown = session("nobody", Timestamp::now() + hour, ()).id;
-
-    let held = hold.await;
-    let mut lookups = Vec::new();
-    for s in sessions.iter().chain(&sessions) {
-        let (store, s) = (store.clone(), s.clone());
-        lookups.push(tokio::spawn(async move {
-            assert_eq!(store.fetch_session(&s.id).await.expect("fetch"), Some(s));
-        }));
-    }
-    let s = store.clone();
-    lookups.push(tokio::spawn(async move {
-        assert_eq!(s.fetch_session(&unknown).await.expect("fetch"), None);
-    }));
-    let (s, id) = (store.clone(), bad.id);
-    lookups.push(tokio::spawn(async move {
-        match s.fetch_session(&id).await {
-            Err(Error::Data { id: named, .. }) => assert_eq!(named, id),
-            other => panic!("expected Error::Data for {id}, got {other:?}"),
-        }
-    }));
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    drop(held);
-    for lookup in lookups {
-        lookup.await.expect("lookup");
-    }
 }

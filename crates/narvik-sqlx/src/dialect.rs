@@ -1,0 +1,116 @@
+//! What differs between the databases: the sealed [`Dialect`] trait.
+//!
+//! [`SqlStore`](crate::SqlStore) is written once, over any `DB: Dialect`;
+//! a dialect supplies only what its database spells differently: the
+//! schema text, placeholders and casts in the statements, how a column
+//! holds a time, the batched lookup, the purge statement and the lock
+//! that serializes migrations. sqlx's `Postgres`, `MySql` and `Sqlite`
+//! are the dialects, each behind its feature, in the way sqlx itself has
+//! one `Pool<DB>` with `PgPool` as an alias.
+
+use std::borrow::Cow;
+use std::future::Future;
+
+use narvik_core::{Error, SessionId, Timestamp};
+use sqlx::pool::PoolConnection;
+use sqlx::{Decode, Encode, Type};
+
+use crate::TableName;
+use crate::statements::Statements;
+
+/// A database narvik-sqlx has a store for: [`sqlx::Postgres`],
+/// [`sqlx::MySql`] or [`sqlx::Sqlite`], each behind its feature.
+///
+/// Sealed: the crate implements it for those three and nothing else, so
+/// what a dialect must supply can grow without breaking anyone.
+pub trait Dialect: private::Sealed {}
+
+impl<DB: private::Sealed> Dialect for DB {}
+
+pub(crate) mod private {
+    use super::*;
+
+    /// What a dialect supplies; in a private module, so that no other
+    /// crate can name it, let alone implement it.
+    pub trait Sealed: sqlx::Database<Arguments: sqlx::IntoArguments<Self>> {
+        /// How the time columns hold a time: native timestamps, or unix
+        /// milliseconds where the database has no timestamp type.
+        type Time: for<'q> Encode<'q, Self> + for<'r> Decode<'r, Self> + Type<Self> + Copy + Send;
+
+        /// The schema for the default table name, one statement per
+        /// `;`-terminated line group: `sql/<db>.sql`, which the module docs
+        /// show too.
+        const SCHEMA: &'static str;
+
+        /// Lookups per batched statement unless configured otherwise (1:
+        /// coalescing off).
+        const DEFAULT_LOOKUP_BATCH: usize;
+
+        /// `name` quoted as an identifier. Only ever given checked names
+        /// ([`TableName`]: no quote characters), so this is exact.
+        fn quote(name: &str) -> String;
+
+        /// The `n`th bind parameter (from 1).
+        fn param(n: usize) -> Cow<'static, str>;
+
+        /// The `n`th bind parameter where it holds a session id.
+        fn id_param(n: usize) -> Cow<'static, str> {
+            Self::param(n)
+        }
+
+        /// The `n`th bind parameter where it holds the data's JSON text.
+        fn data_param(n: usize) -> Cow<'static, str> {
+            Self::param(n)
+        }
+
+        /// A text column in a select list, read back as text under its
+        /// own name.
+        fn text_column(column: &'static str) -> Cow<'static, str> {
+            Cow::Borrowed(column)
+        }
+
+        /// The batched lookup's statements for the table `t` (quoted),
+        /// selecting `columns`: however many the dialect's
+        /// [`fetch_batch`](Self::fetch_batch) uses.
+        fn batch_lookups(t: &str, columns: &str) -> Vec<String>;
+
+        /// One bounded batch of the purge: deletes at most the second
+        /// parameter's rows with `expires_at <=` the first.
+        fn purge(t: &str) -> String;
+
+        /// `t` in the time column's type.
+        ///
+        /// # Errors
+        ///
+        /// [`Error::Store`] naming `what` for a time the column cannot hold.
+        fn to_time(t: Timestamp, what: &'static str) -> Result<Self::Time, Error>;
+
+        /// A time read back from a time column.
+        ///
+        /// # Errors
+        ///
+        /// [`Error::Store`] for a value outside narvik's range.
+        fn from_time(t: Self::Time) -> Result<Timestamp, Error>;
+
+        /// The rows a statement changed.
+        fn rows_affected(result: &Self::QueryResult) -> u64;
+
+        /// Looks up several sessions on one connection, with the
+        /// statements from [`batch_lookups`](Self::batch_lookups); rows
+        /// come back with the ids read from their `id` column, ids not
+        /// found are absent.
+        fn fetch_batch(
+            sql: &Statements,
+            conn: PoolConnection<Self>,
+            ids: Vec<SessionId>,
+        ) -> impl Future<Output = Result<Vec<(SessionId, Self::Row)>, sqlx::Error>> + Send;
+
+        /// Runs the schema's `statements` for `table` on `conn`, holding
+        /// whatever lock keeps concurrent migrations from colliding.
+        fn migrate<'c>(
+            conn: &'c mut Self::Connection,
+            table: &'c TableName,
+            statements: &'c [String],
+        ) -> impl Future<Output = Result<(), sqlx::Error>> + Send + 'c;
+    }
+}

@@ -1,0 +1,472 @@
+//! The questions every SQL store answers, written once: [`Backend`] is
+//! what a database's test file supplies, and [`sql_store_tests!`] expands
+//! to one `#[tokio::test]` per question for it (as tower-sessions'
+//! `route_tests!` does per store). [`Server`] and [`server_tests!`] add
+//! the questions for a database server: a connection it kills.
+
+use narvik_core::Timestamp;
+use narvik_sqlx::sqlx::Pool;
+use narvik_sqlx::sqlx::pool::PoolOptions;
+use narvik_sqlx::{Dialect, SqlStore, TableName};
+use std::future::Future;
+
+use super::Cleanup;
+
+/// What the suite needs of a database.
+pub trait Backend: 'static {
+    /// The sqlx database.
+    type DB: Dialect;
+
+    /// What the server says of a table that does not exist.
+    const MISSING_TABLE: &'static str;
+
+    /// A pool with `options`, on the test database.
+    fn pool(options: PoolOptions<Self::DB>) -> impl Future<Output = Pool<Self::DB>>;
+
+    /// A store on `pool`, on the default table name.
+    fn store<D>(pool: Pool<Self::DB>) -> SqlStore<Self::DB, D>;
+
+    /// `store`, removing its table (and whatever else the test made) when
+    /// it is dropped, even when the test fails.
+    fn cleanup<D>(store: SqlStore<Self::DB, D>) -> Cleanup<SqlStore<Self::DB, D>>;
+
+    /// Writes a session row exactly as crates/narvik-sqlx/README.md's
+    /// TypeScript `saveSession` does: id, user id, expiry and the data's
+    /// JSON text, with `created_at` left to its default.
+    fn insert_like_typescript(
+        pool: &Pool<Self::DB>,
+        table: &TableName,
+        row: TypeScriptRow<'_>,
+    ) -> impl Future<Output = ()>;
+
+    /// Overwrites the `data` column of every row in `table`.
+    fn set_data(pool: &Pool<Self::DB>, table: &TableName, json: &str) -> impl Future<Output = ()>;
+}
+
+/// A database behind a server, which can end a connection.
+pub trait Server: Backend {
+    /// Has the server end `pool`'s only connection, and waits until it has.
+    fn kill_connection(pool: &Pool<Self::DB>) -> impl Future<Output = ()>;
+}
+
+/// What TypeScript Narvik's `saveSession` writes.
+#[derive(Debug, Clone, Copy)]
+pub struct TypeScriptRow<'a> {
+    /// The session id, as Narvik hashes it.
+    pub id: &'a str,
+    /// The user.
+    pub user_id: &'a str,
+    /// The expiry, as a JavaScript `Date` holds it.
+    pub expires_at: Timestamp,
+    /// `JSON.stringify` of the additional fields.
+    pub data: &'a str,
+}
+
+/// Expands to the shared suite for the [`Backend`] `$backend`.
+macro_rules! sql_store_tests {
+    ($backend:ty) => {
+        mod sql_store {
+            use std::time::Duration;
+
+            use narvik_core::store::{PurgeableStore, SessionStore, UserSessionStore};
+            use narvik_core::{Error, ManualClock, Narvik, Timestamp, Token};
+            use narvik_testkit::TestData;
+
+            use super::support::suite::{Backend, TypeScriptRow};
+            use super::support::{causes, session, unique_table};
+
+            type B = $backend;
+            const HOUR: Duration = Duration::from_secs(3600);
+            const DAY: Duration = Duration::from_secs(24 * 3600);
+
+            /// A pool of at most `max` connections, each wait for one bounded
+            /// by `acquire`.
+            async fn pool(
+                max: u32,
+                acquire: Duration,
+            ) -> narvik_sqlx::sqlx::Pool<<B as Backend>::DB> {
+                B::pool(
+                    narvik_sqlx::sqlx::pool::PoolOptions::new()
+                        .max_connections(max)
+                        .acquire_timeout(acquire),
+                )
+                .await
+            }
+
+            /// A store on a table of its own, migrated, removed afterwards.
+            async fn store<D>(
+                max: u32,
+                acquire: Duration,
+            ) -> super::support::Cleanup<narvik_sqlx::SqlStore<<B as Backend>::DB, D>> {
+                let store = B::store::<D>(pool(max, acquire).await).with_table_name(unique_table());
+                store.migrate().await.expect("migrate");
+                B::cleanup(store)
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn migrate_is_idempotent_and_safe_to_run_concurrently() {
+                let store = store::<()>(8, Duration::from_secs(10)).await;
+                let runs: Vec<_> = (0..4)
+                    .map(|_| {
+                        let s = store.inner().clone();
+                        tokio::spawn(async move { s.migrate().await })
+                    })
+                    .collect();
+                for run in runs {
+                    run.await.expect("task").expect("migrate again");
+                }
+                let s = session("after", Timestamp::now() + HOUR, ());
+                store.save_session(&s).await.expect("save");
+                assert_eq!(store.fetch_session(&s.id).await.expect("fetch"), Some(s));
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn a_missing_table_is_an_error_with_its_cause_not_no_session() {
+                let pool = pool(2, Duration::from_secs(10)).await;
+                let store = B::cleanup(B::store::<()>(pool).with_table_name(unique_table()));
+                let id = session("u", Timestamp::now(), ()).id;
+                match store.fetch_session(&id).await {
+                    Err(e @ Error::Store { .. }) => {
+                        assert!(causes(&e).contains(B::MISSING_TABLE), "{}", causes(&e));
+                    }
+                    other => panic!("a missing table must be Error::Store, got {other:?}"),
+                }
+                assert!(matches!(
+                    store.delete_all_expired_sessions(Timestamp::now()).await,
+                    Err(Error::Store { .. })
+                ));
+                assert!(matches!(
+                    store.fetch_sessions_for_user("u").await,
+                    Err(Error::Store { .. })
+                ));
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn data_that_does_not_fit_the_type_is_a_data_error_naming_the_session() {
+                let store = store::<TestData>(2, Duration::from_secs(10)).await;
+                let s = session("bad-data", Timestamp::now() + HOUR, TestData::default());
+                store.save_session(&s).await.expect("save");
+                for bad in ["{\"label\": 1}", "null", "{}", "[]"] {
+                    B::set_data(store.inner().write_pool(), store.inner().table_name(), bad).await;
+                    match store.fetch_session(&s.id).await {
+                        Err(Error::Data { id, .. }) => assert_eq!(id, s.id),
+                        other => panic!(
+                            "data {bad}: expected Error::Data for {}, got {other:?}",
+                            s.id
+                        ),
+                    }
+                    match store.fetch_sessions_for_user("bad-data").await {
+                        Err(Error::Data { id, .. }) => assert_eq!(id, s.id),
+                        other => panic!(
+                            "data {bad}: expected Error::Data for {}, got {other:?}",
+                            s.id
+                        ),
+                    }
+                }
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn purge_in_small_batches_removes_and_counts_every_expired_session() {
+                let store = store::<()>(4, Duration::from_secs(10)).await;
+                let small = store.inner().clone().with_purge_batch_size(7);
+                let now = Timestamp::now();
+                for i in 0..50 {
+                    let s = session("batch", now - Duration::from_millis(i), ());
+                    store.save_session(&s).await.expect("save");
+                }
+                let live = session("batch", now + Duration::from_millis(1), ());
+                store.save_session(&live).await.expect("save");
+                assert_eq!(
+                    small.delete_all_expired_sessions(now).await.expect("purge"),
+                    50
+                );
+                assert_eq!(
+                    small.delete_all_expired_sessions(now).await.expect("purge"),
+                    0
+                );
+                assert_eq!(
+                    store.fetch_session(&live.id).await.expect("fetch"),
+                    Some(live)
+                );
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn an_exhausted_pool_is_an_error_not_no_session() {
+                let store = store::<()>(1, Duration::from_millis(200)).await;
+                let s = session("pool", Timestamp::now() + HOUR, ());
+                store.save_session(&s).await.expect("save");
+                let held = store
+                    .inner()
+                    .read_pool()
+                    .acquire()
+                    .await
+                    .expect("take the only connection");
+                let result =
+                    tokio::time::timeout(Duration::from_secs(5), store.fetch_session(&s.id))
+                        .await
+                        .expect("the pool's acquire timeout must end the wait");
+                match result {
+                    Err(e @ Error::Store { .. }) => {
+                        assert!(causes(&e).contains("timed out"), "{}", causes(&e));
+                    }
+                    other => panic!("an exhausted pool must be Error::Store, got {other:?}"),
+                }
+                drop(held);
+                assert_eq!(store.fetch_session(&s.id).await.expect("fetch"), Some(s));
+            }
+
+            /// Lookups queued for the only connection are served by one
+            /// batched statement, each getting exactly its own answer: every
+            /// session twice (one token in two requests), an unknown id, and a
+            /// row whose data does not fit, 43 lookups in all, more than one
+            /// batch.
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn queued_lookups_are_served_together_and_each_gets_its_own_answer() {
+                let store = store::<TestData>(1, Duration::from_secs(10)).await;
+                let batched = store.inner().clone().with_lookup_batch_size(32);
+                let unit = B::store::<()>(store.inner().write_pool().clone())
+                    .with_table_name(store.inner().table_name().clone());
+                let mut sessions = Vec::new();
+                for n in 0..20u64 {
+                    let data = TestData {
+                        label: format!("session {n}"),
+                        counter: n,
+                        tags: vec!["a".into(); usize::try_from(n % 3).expect("small")],
+                        blob: String::new(),
+                    };
+                    let s = session(&format!("user-{n}"), Timestamp::now() + HOUR, data);
+                    batched.save_session(&s).await.expect("save");
+                    sessions.push(s);
+                }
+                let bad = session("bad-data", Timestamp::now() + HOUR, ());
+                unit.save_session(&bad).await.expect("save");
+                let unknown = session("nobody", Timestamp::now() + HOUR, ()).id;
+
+                let held = batched.read_pool().acquire().await.expect("the connection");
+                let mut lookups = Vec::new();
+                for s in sessions.iter().chain(&sessions) {
+                    let (store, s) = (batched.clone(), s.clone());
+                    lookups.push(tokio::spawn(async move {
+                        assert_eq!(store.fetch_session(&s.id).await.expect("fetch"), Some(s));
+                    }));
+                }
+                let s = batched.clone();
+                lookups.push(tokio::spawn(async move {
+                    assert_eq!(s.fetch_session(&unknown).await.expect("fetch"), None);
+                }));
+                let (s, id) = (batched.clone(), bad.id);
+                lookups.push(tokio::spawn(async move {
+                    match s.fetch_session(&id).await {
+                        Err(Error::Data { id: named, .. }) => assert_eq!(named, id),
+                        other => panic!("expected Error::Data for {id}, got {other:?}"),
+                    }
+                }));
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                drop(held);
+                for lookup in lookups {
+                    lookup.await.expect("lookup");
+                }
+            }
+
+            /// A session TypeScript Narvik saved through the README's
+            /// callbacks (data `{}`, `created_at` left to its default) is a
+            /// session to the Rust side with `D = ()`: it validates, is
+            /// listed, extends and is purged.
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn a_row_typescript_wrote_without_fields_validates_lists_extends_and_purges() {
+                let store = store::<()>(2, Duration::from_secs(10)).await;
+                let token = Token::generate().expect("os rng");
+                let id = token.session_id().to_string();
+                let start = Timestamp::now();
+                let expires_at = start + 30 * DAY;
+                B::insert_like_typescript(
+                    store.inner().write_pool(),
+                    store.inner().table_name(),
+                    TypeScriptRow {
+                        id: &id,
+                        user_id: "ts-user",
+                        expires_at,
+                        data: "{}",
+                    },
+                )
+                .await;
+                let clock = ManualClock::new(start);
+                let narvik = Narvik::new(store.inner().clone()).with_clock(clock.clone());
+
+                let valid = narvik
+                    .validate_session(token.as_str())
+                    .await
+                    .expect("validate")
+                    .expect("a session");
+                assert_eq!(valid.session.user_id, "ts-user");
+                assert_eq!(valid.session.expires_at, expires_at);
+                assert!(!valid.extended);
+                let created = valid.session.created_at.as_unix_millis();
+                assert!(
+                    (created - start.as_unix_millis()).abs() < 60_000,
+                    "created_at {created} is not the insert time (about {start:?})"
+                );
+
+                let listed = narvik
+                    .fetch_sessions_for_user("ts-user")
+                    .await
+                    .expect("list");
+                assert_eq!(listed, std::slice::from_ref(&valid.session));
+
+                // Past half of its life: validation extends it, in the table.
+                clock.set(start + 16 * DAY);
+                let extended = narvik
+                    .validate_session(token.as_str())
+                    .await
+                    .expect("validate")
+                    .expect("a session");
+                assert!(extended.extended);
+                assert_eq!(extended.session.expires_at, start + 46 * DAY);
+                let stored = store
+                    .fetch_session(&token.session_id())
+                    .await
+                    .expect("fetch")
+                    .expect("kept");
+                assert_eq!(stored.expires_at, start + 46 * DAY);
+
+                clock.set(start + 46 * DAY);
+                assert_eq!(
+                    narvik.delete_all_expired_sessions().await.expect("purge"),
+                    1
+                );
+                assert_eq!(
+                    narvik
+                        .fetch_sessions_for_user("ts-user")
+                        .await
+                        .expect("list"),
+                    []
+                );
+            }
+
+            /// Narvik's additional fields, spread into `data` in camelCase,
+            /// read into a struct that renames them, and into `()` by a
+            /// service that does not use them.
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn a_row_typescript_wrote_with_camel_case_fields_reads_into_a_renamed_struct() {
+                #[derive(Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+                #[serde(rename_all = "camelCase")]
+                struct Device {
+                    user_agent: String,
+                    signed_in_from: Option<String>,
+                }
+                let store = store::<Device>(2, Duration::from_secs(10)).await;
+                let token = Token::generate().expect("os rng");
+                let id = token.session_id().to_string();
+                B::insert_like_typescript(
+                    store.inner().write_pool(),
+                    store.inner().table_name(),
+                    TypeScriptRow {
+                        id: &id,
+                        user_id: "ts-user",
+                        expires_at: Timestamp::now() + DAY,
+                        data: r#"{"userAgent":"Firefox","signedInFrom":"Oslo"}"#,
+                    },
+                )
+                .await;
+                let narvik = Narvik::new(store.inner().clone());
+                let valid = narvik
+                    .validate_session(token.as_str())
+                    .await
+                    .expect("validate")
+                    .expect("a session");
+                assert_eq!(
+                    valid.session.data,
+                    Device {
+                        user_agent: "Firefox".into(),
+                        signed_in_from: Some("Oslo".into())
+                    }
+                );
+
+                let unit = Narvik::new(
+                    B::store::<()>(store.inner().write_pool().clone())
+                        .with_table_name(store.inner().table_name().clone()),
+                );
+                assert!(
+                    unit.validate_session(token.as_str())
+                        .await
+                        .expect("validate")
+                        .is_some()
+                );
+                assert_eq!(
+                    unit.fetch_sessions_for_user("ts-user")
+                        .await
+                        .expect("list")
+                        .len(),
+                    1
+                );
+            }
+        }
+    };
+}
+
+/// Expands to the server suite for the [`Server`] `$backend`.
+// SQLite's test file has no server to use it.
+#[allow(unused_macros)]
+macro_rules! server_tests {
+    ($backend:ty) => {
+        mod server {
+            use std::time::Duration;
+
+            use narvik_core::store::SessionStore;
+            use narvik_core::{Error, Timestamp};
+
+            use super::support::suite::{Backend, Server};
+            use super::support::{session, unique_table};
+
+            type B = $backend;
+
+            /// Has the server end the store's connection, then checks the
+            /// next call: it finds the session on a fresh connection, or
+            /// fails with `Error::Store`, never "no session"; the call after
+            /// it succeeds.
+            async fn survives_a_killed_connection(test_before_acquire: bool) {
+                let pool = B::pool(
+                    narvik_sqlx::sqlx::pool::PoolOptions::new()
+                        .max_connections(1)
+                        .test_before_acquire(test_before_acquire),
+                )
+                .await;
+                let store = B::cleanup(B::store::<()>(pool).with_table_name(unique_table()));
+                store.inner().migrate().await.expect("migrate");
+                let s = session("killed", Timestamp::now() + Duration::from_secs(3600), ());
+                store.save_session(&s).await.expect("save");
+                B::kill_connection(store.inner().read_pool()).await;
+                match store.fetch_session(&s.id).await {
+                    Ok(found) => {
+                        assert_eq!(found, Some(s.clone()), "a live session read as missing")
+                    }
+                    Err(Error::Store { .. }) => {}
+                    Err(other) => {
+                        panic!("a dropped connection must be Error::Store, got {other:?}")
+                    }
+                }
+                assert_eq!(
+                    store
+                        .fetch_session(&s.id)
+                        .await
+                        .expect("the pool reconnects"),
+                    Some(s)
+                );
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn a_killed_connection_is_replaced_by_a_fresh_one() {
+                survives_a_killed_connection(true).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn a_killed_connection_in_use_is_a_clean_error_then_recovers() {
+                survives_a_killed_connection(false).await;
+            }
+        }
+    };
+}
+
+#[allow(unused_imports)]
+pub(crate) use server_tests;
+pub(crate) use sql_store_tests;
