@@ -113,4 +113,8 @@ pub(crate) mod private {
             statements: &'c [String],
         ) -> impl Future<Output = Result<(), sqlx::Error>> + Send + 'c;
     }
+
+    /// A database behind a server, reached through one pool by URL
+    /// (PostgreSQL and MySQL; SQLite opens files).
+    pub trait Server: Sealed {}
 }

@@ -29,9 +29,7 @@ use std::borrow::Cow;
 use std::future::Future;
 
 use narvik_core::{Error, SessionId, Timestamp};
-use sqlx::mysql::{
-    MySql, MySqlConnection, MySqlPool, MySqlPoolOptions, MySqlQueryResult, MySqlRow,
-};
+use sqlx::mysql::{MySql, MySqlConnection, MySqlQueryResult, MySqlRow};
 use sqlx::pool::PoolConnection;
 use sqlx::types::time::OffsetDateTime;
 
@@ -59,49 +57,7 @@ use crate::{SqlStore, TableName, coalesce, dialect, schema};
 /// ```
 pub type MySqlStore<D = ()> = SqlStore<MySql, D>;
 
-impl<D> SqlStore<MySql, D> {
-    /// Connects a pool built from [`pool_options`](Self::pool_options) to
-    /// `url` (`mysql://user:password@host/database`). Run
-    /// [`migrate`](Self::migrate) before first use.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::Store`] if the server cannot be reached or refuses the
-    /// connection.
-    pub async fn connect(url: &str) -> Result<Self, Error> {
-        let pool = Self::pool_options()
-            .connect(url)
-            .await
-            .map_err(|e| Error::store("connect to mysql", e))?;
-        Ok(Self::new(pool))
-    }
-
-    /// The pool options [`connect`](Self::connect) uses, to start your own
-    /// pool from: sqlx's defaults, except that a connection is not pinged
-    /// each time it is taken from the pool.
-    ///
-    /// sqlx's default pings before every use, which doubles the round trips
-    /// of a validate. Without it, a connection the server has dropped fails
-    /// the one statement that finds it dropped, with an
-    /// [`Error::Store`]; sqlx then discards it and the next call opens a
-    /// fresh one.
-    #[must_use]
-    pub fn pool_options() -> MySqlPoolOptions {
-        MySqlPoolOptions::new().test_before_acquire(false)
-    }
-
-    /// A store over a pool you built (see [`pool_options`](Self::pool_options)).
-    #[must_use]
-    pub fn new(pool: MySqlPool) -> Self {
-        Self::from_parts(pool.clone(), pool)
-    }
-
-    /// The pool.
-    #[must_use]
-    pub fn pool(&self) -> &MySqlPool {
-        self.write_pool()
-    }
-}
+impl dialect::private::Server for MySql {}
 
 impl dialect::private::Sealed for MySql {
     type Time = OffsetDateTime;

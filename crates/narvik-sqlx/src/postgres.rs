@@ -25,7 +25,7 @@ use std::borrow::Cow;
 use narvik_core::{Error, SessionId, Timestamp};
 use sqlx::Connection;
 use sqlx::pool::PoolConnection;
-use sqlx::postgres::{PgConnection, PgPool, PgPoolOptions, PgQueryResult, PgRow, Postgres};
+use sqlx::postgres::{PgConnection, PgQueryResult, PgRow, Postgres};
 use sqlx::types::time::OffsetDateTime;
 
 use crate::columns::{from_datetime, to_datetime};
@@ -52,54 +52,12 @@ use crate::{SqlStore, TableName, coalesce, dialect, schema};
 /// ```
 pub type PostgresStore<D = ()> = SqlStore<Postgres, D>;
 
-impl<D> SqlStore<Postgres, D> {
-    /// Connects a pool built from [`pool_options`](Self::pool_options) to
-    /// `url` (`postgres://user:password@host/database`). Run
-    /// [`migrate`](Self::migrate) before first use.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::Store`] if the server cannot be reached or refuses the
-    /// connection.
-    pub async fn connect(url: &str) -> Result<Self, Error> {
-        let pool = Self::pool_options()
-            .connect(url)
-            .await
-            .map_err(|e| Error::store("connect to postgresql", e))?;
-        Ok(Self::new(pool))
-    }
-
-    /// The pool options [`connect`](Self::connect) uses, to start your own
-    /// pool from: sqlx's defaults, except that a connection is not pinged
-    /// each time it is taken from the pool.
-    ///
-    /// sqlx's default pings before every use, which doubles the round trips
-    /// of a validate. Without it, a connection the server has dropped fails
-    /// the one statement that finds it dropped, with an
-    /// [`Error::Store`]; sqlx then discards it and the next call opens a
-    /// fresh one.
-    #[must_use]
-    pub fn pool_options() -> PgPoolOptions {
-        PgPoolOptions::new().test_before_acquire(false)
-    }
-
-    /// A store over a pool you built (see [`pool_options`](Self::pool_options)).
-    #[must_use]
-    pub fn new(pool: PgPool) -> Self {
-        Self::from_parts(pool.clone(), pool)
-    }
-
-    /// The pool.
-    #[must_use]
-    pub fn pool(&self) -> &PgPool {
-        self.write_pool()
-    }
-}
-
 /// Ids are bound as text and cast to `bpchar`: compared with a text value,
 /// a `CHAR(64)` column is cast to text instead, and the primary key index
 /// goes unused (a sequential scan per validate). JSONB and `bpchar` are
 /// read back as text, which the generic row decoding takes.
+impl dialect::private::Server for Postgres {}
+
 impl dialect::private::Sealed for Postgres {
     type Time = OffsetDateTime;
 

@@ -13,11 +13,12 @@ use narvik_core::store::{PurgeableStore, SessionStore, UserSessionStore};
 use narvik_core::{Error, Session, SessionId, Timestamp};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use sqlx::pool::PoolOptions;
 use sqlx::{ColumnIndex, Decode, Encode, Executor, Pool, Row, Type};
 
 use crate::coalesce::{self, Coalescer};
 use crate::columns::{decode_id, encode_data, insert_error, session_from_row};
-use crate::dialect::Dialect;
+use crate::dialect::{Dialect, private};
 use crate::statements::Statements;
 use crate::{DEFAULT_PURGE_BATCH_SIZE, TableName, schema};
 
@@ -160,6 +161,54 @@ impl<DB: Dialect, D> SqlStore<DB, D> {
     pub async fn close(&self) {
         self.writer.close().await;
         self.reader.close().await;
+    }
+}
+
+/// The constructors of the stores on a database server
+/// ([`PostgresStore`](crate::PostgresStore), [`MySqlStore`](crate::MySqlStore)):
+/// one pool, for reads and writes alike.
+impl<DB: Dialect + private::Server, D> SqlStore<DB, D> {
+    /// Connects a pool built from [`pool_options`](Self::pool_options) to
+    /// `url` (`postgres://user:password@host/database`,
+    /// `mysql://user:password@host/database`). Run
+    /// [`migrate`](Self::migrate) before first use.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Store`] if the server cannot be reached or refuses the
+    /// connection.
+    pub async fn connect(url: &str) -> Result<Self, Error> {
+        let pool = Self::pool_options()
+            .connect(url)
+            .await
+            .map_err(|e| Error::store(format!("connect to {}", <DB as sqlx::Database>::NAME), e))?;
+        Ok(Self::new(pool))
+    }
+
+    /// The pool options [`connect`](Self::connect) uses, to start your own
+    /// pool from: sqlx's defaults, except that a connection is not pinged
+    /// each time it is taken from the pool.
+    ///
+    /// sqlx's default pings before every use, which doubles the round trips
+    /// of a validate. Without it, a connection the server has dropped fails
+    /// the one statement that finds it dropped, with an
+    /// [`Error::Store`]; sqlx then discards it and the next call opens a
+    /// fresh one.
+    #[must_use]
+    pub fn pool_options() -> PoolOptions<DB> {
+        PoolOptions::new().test_before_acquire(false)
+    }
+
+    /// A store over a pool you built (see [`pool_options`](Self::pool_options)).
+    #[must_use]
+    pub fn new(pool: Pool<DB>) -> Self {
+        Self::from_parts(pool.clone(), pool)
+    }
+
+    /// The pool.
+    #[must_use]
+    pub fn pool(&self) -> &Pool<DB> {
+        &self.writer
     }
 }
 

@@ -8,7 +8,6 @@
 
 mod support;
 
-use std::str::FromStr;
 use std::time::Duration;
 
 use narvik_core::store::SessionStore;
@@ -18,46 +17,22 @@ use narvik_sqlx::sqlx::pool::PoolOptions;
 use narvik_sqlx::sqlx::{self, AssertSqlSafe};
 use narvik_sqlx::{MySqlStore, TableName};
 use narvik_testkit::TestData;
-use support::suite::{Backend, Server, TypeScriptRow};
-use support::{Cleanup, causes, session, unique_table};
+use support::suite::{Backend, Server};
+use support::{Cleanup, TestServer, causes, session};
 
-const URL_VAR: &str = "NARVIK_TEST_MYSQL_URL";
-const DEFAULT_URL: &str = "mysql://root@127.0.0.1:3306/test";
+const SERVER: TestServer = TestServer {
+    name: "MariaDB",
+    var: "NARVIK_TEST_MYSQL_URL",
+    default: "mysql://root@127.0.0.1:3306/test",
+};
 const HOUR: Duration = Duration::from_secs(3600);
 
-fn url() -> String {
-    support::server_url(URL_VAR, DEFAULT_URL)
-}
-
 fn connect_options() -> MySqlConnectOptions {
-    let url = url();
-    MySqlConnectOptions::from_str(&url)
-        .unwrap_or_else(|e| panic!("{URL_VAR}={url} is not a MySQL URL: {e}"))
+    SERVER.connect_options()
 }
 
 async fn pool_with(options: MySqlPoolOptions, connect: MySqlConnectOptions) -> MySqlPool {
-    let url = url();
-    options
-        .connect_with(connect)
-        .await
-        .unwrap_or_else(|e| panic!("{}", support::unreachable("MariaDB", &url, URL_VAR, &e)))
-}
-
-/// A store on a table of its own, migrated, dropped when the store is.
-async fn store_on<D>(pool: MySqlPool) -> Cleanup<MySqlStore<D>> {
-    let store = MySqlStore::<D>::new(pool).with_table_name(unique_table());
-    store.migrate().await.expect("migrate");
-    My::cleanup(store)
-}
-
-async fn fresh_store() -> Cleanup<MySqlStore<TestData>> {
-    let pool = My::pool(
-        MySqlPoolOptions::new()
-            .max_connections(8)
-            .acquire_timeout(Duration::from_secs(10)),
-    )
-    .await;
-    store_on(pool).await
+    SERVER.pool_with(options, connect).await
 }
 
 struct My;
@@ -76,50 +51,19 @@ impl Backend for My {
     }
 
     fn cleanup<D>(store: MySqlStore<D>) -> Cleanup<MySqlStore<D>> {
-        let table = store.table_name().clone();
-        Cleanup::new(store, move || {
-            support::run_detached(async move {
-                let Ok(pool) = MySqlPoolOptions::new()
-                    .max_connections(1)
-                    .connect_with(connect_options())
-                    .await
-                else {
-                    eprintln!("could not connect to drop table {table}");
-                    return;
-                };
-                let drop = format!("DROP TABLE IF EXISTS `{table}`");
-                if let Err(e) = sqlx::raw_sql(AssertSqlSafe(drop)).execute(&pool).await {
-                    eprintln!("could not drop table {table}: {e}");
-                }
-                pool.close().await;
-            });
-        })
+        let quoted = Self::quote(store.table_name());
+        support::drop_table_on_drop::<MySql, _>(store, quoted, connect_options())
     }
 
-    /// The README's `saveSession` written for MySQL: `JSON.stringify(data)`
-    /// as text into the `JSON` column, the `Date` as a UTC `DATETIME(3)`.
-    async fn insert_like_typescript(pool: &MySqlPool, table: &TableName, row: TypeScriptRow<'_>) {
-        let sql = format!(
-            "INSERT INTO `{table}` (id, user_id, expires_at, data) \
-             VALUES (?, ?, TIMESTAMPADD(MICROSECOND, ? * 1000, '1970-01-01 00:00:00'), ?)"
-        );
-        sqlx::query(AssertSqlSafe(sql))
-            .bind(row.id)
-            .bind(row.user_id)
-            .bind(row.expires_at.as_unix_millis())
-            .bind(row.data)
-            .execute(pool)
-            .await
-            .expect("insert like TypeScript");
+    fn quote(table: &TableName) -> String {
+        format!("`{table}`")
     }
 
-    async fn set_data(pool: &MySqlPool, table: &TableName, json: &str) {
-        sqlx::query(AssertSqlSafe(format!("UPDATE `{table}` SET data = ?")))
-            .bind(json)
-            .execute(pool)
-            .await
-            .expect("overwrite data");
-    }
+    /// The README's callbacks written for MySQL: `JSON.stringify(data)` as
+    /// text into the `JSON` column, the `Date` as a UTC `DATETIME(3)`.
+    const TYPESCRIPT_VALUES: &'static str =
+        "(?, ?, TIMESTAMPADD(MICROSECOND, ? * 1000, '1970-01-01 00:00:00'), ?)";
+    const DATA_PARAM: &'static str = "?";
 }
 
 impl Server for My {
@@ -141,16 +85,12 @@ impl Server for My {
     }
 }
 
-mod conformance {
-    narvik_testkit::conformance_tests!(|| async { super::fresh_store().await });
-}
-
 support::suite::sql_store_tests!(super::My);
 support::suite::server_tests!(super::My);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_schema_uses_millisecond_datetimes_and_exact_user_ids() {
-    let store = fresh_store().await;
+    let store = sql_store::store::<TestData>(2, Duration::from_secs(10)).await;
     let columns: Vec<(String, String, Option<i64>, Option<String>)> = sqlx::query_as(
         "SELECT CAST(COLUMN_NAME AS CHAR), CAST(DATA_TYPE AS CHAR), \
          CAST(DATETIME_PRECISION AS SIGNED), CAST(COLLATION_NAME AS CHAR) \
@@ -210,7 +150,7 @@ async fn a_lock_wait_timeout_is_an_error_not_a_lost_update() {
         connect_options(),
     )
     .await;
-    let store = store_on::<()>(pool).await;
+    let store = sql_store::store_on::<()>(pool).await;
     let s = session("slow", Timestamp::now() + HOUR, ());
     store.save_session(&s).await.expect("save");
     // Another transaction holds the row, so the update waits until the

@@ -8,7 +8,6 @@
 
 mod support;
 
-use std::str::FromStr;
 use std::time::Duration;
 
 use narvik_core::store::SessionStore;
@@ -18,49 +17,22 @@ use narvik_sqlx::sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, Postg
 use narvik_sqlx::sqlx::{self, AssertSqlSafe};
 use narvik_sqlx::{PostgresStore, TableName};
 use narvik_testkit::TestData;
-use support::suite::{Backend, Server, TypeScriptRow};
-use support::{Cleanup, causes, session, unique_table};
+use support::suite::{Backend, Server};
+use support::{Cleanup, TestServer, causes, session};
 
-const URL_VAR: &str = "NARVIK_TEST_POSTGRES_URL";
-const DEFAULT_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
+const SERVER: TestServer = TestServer {
+    name: "PostgreSQL",
+    var: "NARVIK_TEST_POSTGRES_URL",
+    default: "postgres://postgres@127.0.0.1:5432/test",
+};
 const HOUR: Duration = Duration::from_secs(3600);
 
-fn url() -> String {
-    support::server_url(URL_VAR, DEFAULT_URL)
-}
-
 fn connect_options() -> PgConnectOptions {
-    let url = url();
-    PgConnectOptions::from_str(&url)
-        .unwrap_or_else(|e| panic!("{URL_VAR}={url} is not a PostgreSQL URL: {e}"))
+    SERVER.connect_options()
 }
 
 async fn pool_with(options: PgPoolOptions, connect: PgConnectOptions) -> PgPool {
-    let url = url();
-    options
-        .connect_with(connect)
-        .await
-        .unwrap_or_else(|e| panic!("{}", support::unreachable("PostgreSQL", &url, URL_VAR, &e)))
-}
-
-async fn pool() -> PgPool {
-    Pg::pool(
-        PgPoolOptions::new()
-            .max_connections(8)
-            .acquire_timeout(Duration::from_secs(10)),
-    )
-    .await
-}
-
-/// A store on a table of its own, migrated, dropped when the store is.
-async fn store_on<D>(pool: PgPool) -> Cleanup<PostgresStore<D>> {
-    let store = PostgresStore::<D>::new(pool).with_table_name(unique_table());
-    store.migrate().await.expect("migrate");
-    Pg::cleanup(store)
-}
-
-async fn fresh_store() -> Cleanup<PostgresStore<TestData>> {
-    store_on(pool().await).await
+    SERVER.pool_with(options, connect).await
 }
 
 struct Pg;
@@ -79,53 +51,19 @@ impl Backend for Pg {
     }
 
     fn cleanup<D>(store: PostgresStore<D>) -> Cleanup<PostgresStore<D>> {
-        let table = store.table_name().clone();
-        Cleanup::new(store, move || {
-            support::run_detached(async move {
-                let Ok(pool) = PgPoolOptions::new()
-                    .max_connections(1)
-                    .connect_with(connect_options())
-                    .await
-                else {
-                    eprintln!("could not connect to drop table {table}");
-                    return;
-                };
-                let drop = format!("DROP TABLE IF EXISTS \"{table}\"");
-                if let Err(e) = sqlx::raw_sql(AssertSqlSafe(drop)).execute(&pool).await {
-                    eprintln!("could not drop table {table}: {e}");
-                }
-                pool.close().await;
-            });
-        })
+        let quoted = Self::quote(store.table_name());
+        support::drop_table_on_drop::<Postgres, _>(store, quoted, connect_options())
     }
 
-    /// The README's `saveSession`: node-postgres sends its parameters as
-    /// untyped text, which the server converts to the column types: the
-    /// `Date` to `TIMESTAMPTZ`, `JSON.stringify(data)` to `JSONB`.
-    async fn insert_like_typescript(pool: &PgPool, table: &TableName, row: TypeScriptRow<'_>) {
-        let sql = format!(
-            "INSERT INTO \"{table}\" (id, user_id, expires_at, data) \
-             VALUES ($1, $2, to_timestamp($3::float8 / 1000), $4::jsonb)"
-        );
-        sqlx::query(AssertSqlSafe(sql))
-            .bind(row.id)
-            .bind(row.user_id)
-            .bind(row.expires_at.as_unix_millis())
-            .bind(row.data)
-            .execute(pool)
-            .await
-            .expect("insert like TypeScript");
+    fn quote(table: &TableName) -> String {
+        format!("\"{table}\"")
     }
 
-    async fn set_data(pool: &PgPool, table: &TableName, json: &str) {
-        sqlx::query(AssertSqlSafe(format!(
-            "UPDATE \"{table}\" SET data = $1::jsonb"
-        )))
-        .bind(json)
-        .execute(pool)
-        .await
-        .expect("overwrite data");
-    }
+    /// node-postgres sends its parameters as untyped text, which the server
+    /// converts to the column types: the `Date` to `TIMESTAMPTZ`,
+    /// `JSON.stringify(data)` to `JSONB`.
+    const TYPESCRIPT_VALUES: &'static str = "($1, $2, to_timestamp($3::float8 / 1000), $4::jsonb)";
+    const DATA_PARAM: &'static str = "$1::jsonb";
 }
 
 impl Server for Pg {
@@ -157,16 +95,12 @@ impl Server for Pg {
     }
 }
 
-mod conformance {
-    narvik_testkit::conformance_tests!(|| async { super::fresh_store().await });
-}
-
 support::suite::sql_store_tests!(super::Pg);
 support::suite::server_tests!(super::Pg);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_schema_uses_native_millisecond_timestamps_and_jsonb() {
-    let store = fresh_store().await;
+    let store = sql_store::store::<TestData>(2, Duration::from_secs(10)).await;
     let columns: Vec<(String, String, Option<i32>)> = sqlx::query_as(
         "SELECT column_name::text, data_type::text, datetime_precision::int4 \
          FROM information_schema.columns WHERE table_name = $1 ORDER BY ordinal_position",
@@ -215,7 +149,7 @@ async fn the_schema_uses_native_millisecond_timestamps_and_jsonb() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dropped_lookup_does_not_abort_a_connection_being_opened() {
     let pool = Pg::pool(PgPoolOptions::new().max_connections(2).min_connections(0)).await;
-    let store = store_on::<()>(pool).await;
+    let store = sql_store::store_on::<()>(pool).await;
     let pool = store.inner().pool().clone();
     // Hold every open connection, so a lookup has to open a new one. A
     // connection goes back to the pool in a task of its own after use:
@@ -263,7 +197,7 @@ async fn a_statement_timeout_is_an_error_not_no_session() {
         connect_options().options([("statement_timeout", "300")]),
     )
     .await;
-    let store = store_on::<()>(pool).await;
+    let store = sql_store::store_on::<()>(pool).await;
     let s = session("slow", Timestamp::now() + HOUR, ());
     store.save_session(&s).await.expect("save");
     // Another session locks the table, so the fetch waits until the

@@ -14,7 +14,7 @@ use narvik_sqlx::sqlx::sqlite::{Sqlite, SqliteConnectOptions, SqlitePool};
 use narvik_sqlx::sqlx::{self, AssertSqlSafe};
 use narvik_sqlx::{SqliteStore, TableName};
 use narvik_testkit::TestData;
-use support::suite::{Backend, TypeScriptRow};
+use support::suite::Backend;
 use support::{Cleanup, causes, session, unique_table};
 use tempfile::TempDir;
 
@@ -93,32 +93,18 @@ impl Backend for Lite {
         })
     }
 
-    /// The README's `saveSession` written for SQLite: the `Date`'s
-    /// `getTime()` into the INTEGER column, `JSON.stringify(data)` as text.
-    async fn insert_like_typescript(pool: &SqlitePool, table: &TableName, row: TypeScriptRow<'_>) {
-        let sql = format!(
-            "INSERT INTO \"{table}\" (id, user_id, expires_at, data) VALUES (?1, ?2, ?3, ?4)"
-        );
-        sqlx::query(AssertSqlSafe(sql))
-            .bind(row.id)
-            .bind(row.user_id)
-            .bind(row.expires_at.as_unix_millis())
-            .bind(row.data)
-            .execute(pool)
-            .await
-            .expect("insert like TypeScript");
+    fn quote(table: &TableName) -> String {
+        format!("\"{table}\"")
     }
 
-    async fn set_data(pool: &SqlitePool, table: &TableName, json: &str) {
-        sqlx::query(AssertSqlSafe(format!("UPDATE \"{table}\" SET data = ?1")))
-            .bind(json)
-            .execute(pool)
-            .await
-            .expect("overwrite data");
-    }
+    /// The README's callbacks written for SQLite: the `Date`'s `getTime()`
+    /// into the INTEGER column, `JSON.stringify(data)` as text.
+    const TYPESCRIPT_VALUES: &'static str = "(?1, ?2, ?3, ?4)";
+    const DATA_PARAM: &'static str = "?1";
 }
 
-mod file {
+/// The store as `open` lays it out (one writer, eight readers).
+mod opened {
     narvik_testkit::conformance_tests!(|| async {
         super::file_store::<narvik_testkit::TestData>().await
     });
@@ -130,6 +116,7 @@ mod memory {
     });
 }
 
+// On a file database through one pool of up to eight connections.
 support::suite::sql_store_tests!(super::Lite);
 
 /// Data that is not JSON at all: SQLite's TEXT column holds anything.
@@ -138,12 +125,13 @@ async fn data_that_is_not_json_is_a_data_error_naming_the_session() {
     let store = file_store::<()>().await;
     let s = session("not-json", Timestamp::now() + HOUR, ());
     store.save_session(&s).await.expect("save");
-    Lite::set_data(
-        store.inner().write_pool(),
-        store.inner().table_name(),
-        "not json",
-    )
-    .await;
+    sqlx::query(AssertSqlSafe(format!(
+        "UPDATE \"{}\" SET data = 'not json'",
+        store.inner().table_name()
+    )))
+    .execute(store.inner().write_pool())
+    .await
+    .expect("overwrite data");
     match store.fetch_session(&s.id).await {
         Err(Error::Data { id, .. }) => assert_eq!(id, s.id),
         other => panic!("expected Error::Data for {}, got {other:?}", s.id),

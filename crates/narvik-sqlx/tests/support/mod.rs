@@ -13,6 +13,7 @@ use std::time::Duration;
 use narvik_core::store::{PurgeableStore, SessionStore, UserSessionStore};
 use narvik_core::{Error, Session, SessionId, Timestamp, Token};
 use narvik_sqlx::TableName;
+use narvik_sqlx::sqlx;
 
 /// A table name no other case or test run uses.
 pub fn unique_table() -> TableName {
@@ -20,19 +21,52 @@ pub fn unique_table() -> TableName {
     TableName::new(&format!("narvik_test_{}", &token.as_str()[..16])).expect("valid table name")
 }
 
-/// The URL in `var`, or `default` when it is unset.
-pub fn server_url(var: &str, default: &str) -> String {
-    std::env::var(var).unwrap_or_else(|_| default.to_owned())
+/// A database server the tests talk to: at the URL in `var`, or at
+/// `default` when it is unset.
+pub struct TestServer {
+    /// What it is, for messages.
+    pub name: &'static str,
+    /// The variable that points elsewhere.
+    pub var: &'static str,
+    /// The local server's URL.
+    pub default: &'static str,
 }
 
-/// The failure message for a server that does not answer: the URL tried
-/// and the variable that points elsewhere. Tests never skip.
-pub fn unreachable(what: &str, url: &str, var: &str, err: &dyn std::fmt::Display) -> String {
-    format!(
-        "{what} at {url} did not answer: {err}\n\
-         Start it (scripts/services.sh starts the local PostgreSQL and MariaDB) \
-         or set {var} to a server to test against."
-    )
+impl TestServer {
+    /// The URL to connect to.
+    pub fn url(&self) -> String {
+        std::env::var(self.var).unwrap_or_else(|_| self.default.to_owned())
+    }
+
+    /// The connect options of [`url`](Self::url).
+    pub fn connect_options<O>(&self) -> O
+    where
+        O: std::str::FromStr<Err: std::fmt::Display>,
+    {
+        let url = self.url();
+        O::from_str(&url)
+            .unwrap_or_else(|e| panic!("{}={url} is not a {} URL: {e}", self.var, self.name))
+    }
+
+    /// A pool with `options` on `connect`; a server that does not answer
+    /// fails the test with the URL tried and the variable that points
+    /// elsewhere. Tests never skip.
+    pub async fn pool_with<DB: sqlx::Database>(
+        &self,
+        options: sqlx::pool::PoolOptions<DB>,
+        connect: <DB::Connection as sqlx::Connection>::Options,
+    ) -> sqlx::Pool<DB> {
+        options.connect_with(connect).await.unwrap_or_else(|e| {
+            panic!(
+                "{} at {} did not answer: {e}\n\
+                 Start it (scripts/services.sh starts the local PostgreSQL and MariaDB) \
+                 or set {} to a server to test against.",
+                self.name,
+                self.url(),
+                self.var
+            )
+        })
+    }
 }
 
 /// Runs `cleanup` to completion on a thread of its own with its own
@@ -134,6 +168,39 @@ impl<S: PurgeableStore> PurgeableStore for Cleanup<S> {
     async fn delete_all_expired_sessions(&self, now: Timestamp) -> Result<u64, Error> {
         self.store.delete_all_expired_sessions(now).await
     }
+}
+
+/// `store`, dropping `table` (quoted as `quoted`) through a connection of
+/// its own, made with `connect`, when the store is dropped.
+pub fn drop_table_on_drop<DB, S>(
+    store: S,
+    quoted: String,
+    connect: <DB::Connection as sqlx::Connection>::Options,
+) -> Cleanup<S>
+where
+    DB: sqlx::Database,
+    for<'c> &'c mut DB::Connection: sqlx::Executor<'c, Database = DB>,
+{
+    Cleanup::new(store, move || {
+        run_detached(async move {
+            let pool = match sqlx::pool::PoolOptions::<DB>::new()
+                .max_connections(1)
+                .connect_with(connect)
+                .await
+            {
+                Ok(pool) => pool,
+                Err(e) => return eprintln!("could not connect to drop table {quoted}: {e}"),
+            };
+            let drop = format!("DROP TABLE IF EXISTS {quoted}");
+            if let Err(e) = sqlx::raw_sql(sqlx::AssertSqlSafe(drop))
+                .execute(&pool)
+                .await
+            {
+                eprintln!("could not drop table {quoted}: {e}");
+            }
+            pool.close().await;
+        });
+    })
 }
 
 /// A session for `user_id` expiring at `expires_at`, with typed data.

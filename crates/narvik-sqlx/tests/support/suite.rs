@@ -30,17 +30,18 @@ pub trait Backend: 'static {
     /// it is dropped, even when the test fails.
     fn cleanup<D>(store: SqlStore<Self::DB, D>) -> Cleanup<SqlStore<Self::DB, D>>;
 
-    /// Writes a session row exactly as crates/narvik-sqlx/README.md's
-    /// TypeScript `saveSession` does: id, user id, expiry and the data's
-    /// JSON text, with `created_at` left to its default.
-    fn insert_like_typescript(
-        pool: &Pool<Self::DB>,
-        table: &TableName,
-        row: TypeScriptRow<'_>,
-    ) -> impl Future<Output = ()>;
+    /// `table` quoted as an identifier.
+    fn quote(table: &TableName) -> String;
 
-    /// Overwrites the `data` column of every row in `table`.
-    fn set_data(pool: &Pool<Self::DB>, table: &TableName, json: &str) -> impl Future<Output = ()>;
+    /// The `VALUES` of crates/narvik-sqlx/README.md's TypeScript
+    /// `saveSession`, for this database: four parameters, in order the id,
+    /// the user id, the expiry (bound here as a `Date`'s `getTime()`) and
+    /// `JSON.stringify` of the data, converted as the driver and the
+    /// server convert what the TypeScript side sends.
+    const TYPESCRIPT_VALUES: &'static str;
+
+    /// A bind parameter for the `data` column, alone in a statement.
+    const DATA_PARAM: &'static str;
 }
 
 /// A database behind a server, which can end a connection.
@@ -62,7 +63,9 @@ pub struct TypeScriptRow<'a> {
     pub data: &'a str,
 }
 
-/// Expands to the shared suite for the [`Backend`] `$backend`.
+/// Expands to the shared suite for the [`Backend`] `$backend`, the
+/// conformance kit's included, in a module `sql_store` whose `store` and
+/// `pool` the database's own tests use too.
 macro_rules! sql_store_tests {
     ($backend:ty) => {
         mod sql_store {
@@ -76,12 +79,57 @@ macro_rules! sql_store_tests {
             use super::support::{causes, session, unique_table};
 
             type B = $backend;
+
+            mod conformance {
+                narvik_testkit::conformance_tests!(|| async {
+                    super::store::<narvik_testkit::TestData>(8, super::Duration::from_secs(10))
+                        .await
+                });
+            }
+
             const HOUR: Duration = Duration::from_secs(3600);
             const DAY: Duration = Duration::from_secs(24 * 3600);
 
+            /// Writes a session row exactly as the README's TypeScript
+            /// `saveSession` does: id, user id, expiry and data, with
+            /// `created_at` left to its default.
+            async fn insert_like_typescript(
+                pool: &narvik_sqlx::sqlx::Pool<<B as Backend>::DB>,
+                table: &narvik_sqlx::TableName,
+                row: TypeScriptRow<'_>,
+            ) {
+                let sql = format!(
+                    "INSERT INTO {} (id, user_id, expires_at, data) VALUES {}",
+                    B::quote(table),
+                    B::TYPESCRIPT_VALUES
+                );
+                narvik_sqlx::sqlx::query(narvik_sqlx::sqlx::AssertSqlSafe(sql))
+                    .bind(row.id)
+                    .bind(row.user_id)
+                    .bind(row.expires_at.as_unix_millis())
+                    .bind(row.data)
+                    .execute(pool)
+                    .await
+                    .expect("insert like TypeScript");
+            }
+
+            /// Overwrites the `data` column of every row in `table`.
+            async fn set_data(
+                pool: &narvik_sqlx::sqlx::Pool<<B as Backend>::DB>,
+                table: &narvik_sqlx::TableName,
+                json: &str,
+            ) {
+                let sql = format!("UPDATE {} SET data = {}", B::quote(table), B::DATA_PARAM);
+                narvik_sqlx::sqlx::query(narvik_sqlx::sqlx::AssertSqlSafe(sql))
+                    .bind(json)
+                    .execute(pool)
+                    .await
+                    .expect("overwrite data");
+            }
+
             /// A pool of at most `max` connections, each wait for one bounded
             /// by `acquire`.
-            async fn pool(
+            pub(super) async fn pool(
                 max: u32,
                 acquire: Duration,
             ) -> narvik_sqlx::sqlx::Pool<<B as Backend>::DB> {
@@ -93,14 +141,23 @@ macro_rules! sql_store_tests {
                 .await
             }
 
-            /// A store on a table of its own, migrated, removed afterwards.
-            async fn store<D>(
+            /// A store on `pool`, on a table of its own, migrated, removed
+            /// afterwards; for the database's own tests too.
+            pub(super) async fn store_on<D>(
+                pool: narvik_sqlx::sqlx::Pool<<B as Backend>::DB>,
+            ) -> super::support::Cleanup<narvik_sqlx::SqlStore<<B as Backend>::DB, D>> {
+                let store = B::store::<D>(pool).with_table_name(unique_table());
+                store.migrate().await.expect("migrate");
+                B::cleanup(store)
+            }
+
+            /// [`store_on`] a pool of at most `max` connections, each wait
+            /// for one bounded by `acquire`.
+            pub(super) async fn store<D>(
                 max: u32,
                 acquire: Duration,
             ) -> super::support::Cleanup<narvik_sqlx::SqlStore<<B as Backend>::DB, D>> {
-                let store = B::store::<D>(pool(max, acquire).await).with_table_name(unique_table());
-                store.migrate().await.expect("migrate");
-                B::cleanup(store)
+                store_on(pool(max, acquire).await).await
             }
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -147,7 +204,7 @@ macro_rules! sql_store_tests {
                 let s = session("bad-data", Timestamp::now() + HOUR, TestData::default());
                 store.save_session(&s).await.expect("save");
                 for bad in ["{\"label\": 1}", "null", "{}", "[]"] {
-                    B::set_data(store.inner().write_pool(), store.inner().table_name(), bad).await;
+                    set_data(store.inner().write_pool(), store.inner().table_name(), bad).await;
                     match store.fetch_session(&s.id).await {
                         Err(Error::Data { id, .. }) => assert_eq!(id, s.id),
                         other => panic!(
@@ -279,7 +336,7 @@ macro_rules! sql_store_tests {
                 let id = token.session_id().to_string();
                 let start = Timestamp::now();
                 let expires_at = start + 30 * DAY;
-                B::insert_like_typescript(
+                insert_like_typescript(
                     store.inner().write_pool(),
                     store.inner().table_name(),
                     TypeScriptRow {
@@ -357,7 +414,7 @@ macro_rules! sql_store_tests {
                 let store = store::<Device>(2, Duration::from_secs(10)).await;
                 let token = Token::generate().expect("os rng");
                 let id = token.session_id().to_string();
-                B::insert_like_typescript(
+                insert_like_typescript(
                     store.inner().write_pool(),
                     store.inner().table_name(),
                     TypeScriptRow {
