@@ -1,36 +1,128 @@
-//! The conformance suite every narvik session store must pass.
+//! The conformance suite every narvik session store must pass, and store
+//! wrappers for tests.
 //!
 //! One macro turns the suite into ordinary `#[test]`s for your store, one
-//! test per behaviour, so a failure names what broke:
+//! test per behaviour, so a failure names what broke. For a store with all
+//! three capability traits, every case:
 //!
 //! ```
 //! use narvik_core::store::MemoryStore;
 //! use narvik_testkit::TestData;
 //!
 //! narvik_testkit::conformance_tests!(|| async { MemoryStore::<TestData>::new() });
-//! # fn main() {}
+//! # fn main() {
+//! #     // What the tests above do, run here (a doc example runs no `#[test]`).
+//! #     let runtime = tokio::runtime::Builder::new_multi_thread()
+//! #         .worker_threads(2)
+//! #         .enable_all()
+//! #         .build()
+//! #         .expect("runtime");
+//! #     runtime.block_on(narvik_testkit::run_all(|| async { MemoryStore::<TestData>::new() }));
+//! # }
 //! ```
 //!
 //! The factory is called once per case and must return a store that sees
 //! no other case's sessions (a fresh table, schema or key prefix): the
-//! purge case counts what it removes. The cases run on a two-thread tokio
-//! runtime, so stores are exercised under real parallelism.
+//! purge cases count what they remove. The cases run on a two-thread tokio
+//! runtime, so stores are exercised under real parallelism. Or run cases in
+//! turn from one test of your own with [`run_all`] or [`run_cases`].
 //!
-//! Or run every case in turn from one test of your own with [`run_all`].
+//! # Groups
 //!
-//! The store must implement all three capability traits for [`TestData`]:
-//! [`narvik_core::store::SessionStore`], [`narvik_core::store::UserSessionStore`]
-//! and [`narvik_core::store::PurgeableStore`]. Times are based on the real clock
-//! (a store that sets TTLs in its backend, like Redis, sees sensible
-//! expiry times) and moved with a [`narvik_core::ManualClock`] where a case
-//! needs time to pass.
+//! The cases are grouped by what they need of a store, so that a store
+//! with only some of the capability traits runs the groups that apply:
+//!
+//! | group | the store implements, for [`TestData`] | alias |
+//! |---|---|---|
+//! | `session` | [`SessionStore`] | [`TestSessionStore`] |
+//! | `user` | [`SessionStore`] + [`UserSessionStore`] | [`TestUserSessionStore`] |
+//! | `purge` | [`SessionStore`] + [`PurgeableStore`] | [`TestPurgeableStore`] |
+//! | `user_purge` | all three | [`ConformanceStore`] |
+//!
+//! Cases that go through [`narvik_core::Narvik`] are in the lowest group
+//! whose traits they need. `conformance_tests!(factory)` runs every group;
+//! `conformance_tests!(factory; session, user)` runs the groups named.
+//! The cases themselves, and each group's list, are in [`cases`].
+//!
+//! A store with only the four required operations runs the `session`
+//! group:
+//!
+//! ```
+//! use std::collections::HashMap;
+//! use std::sync::{Mutex, MutexGuard};
+//!
+//! use narvik_core::store::SessionStore;
+//! use narvik_core::{Error, Session, SessionId, Timestamp};
+//! use narvik_testkit::TestData;
+//!
+//! #[derive(Default)]
+//! struct MapStore(Mutex<HashMap<SessionId, Session<TestData>>>);
+//!
+//! impl MapStore {
+//!     fn map(&self) -> Result<MutexGuard<'_, HashMap<SessionId, Session<TestData>>>, Error> {
+//!         self.0.lock().map_err(|_| Error::store("lock map", "poisoned"))
+//!     }
+//! }
+//!
+//! impl SessionStore for MapStore {
+//!     type Data = TestData;
+//!
+//!     async fn save_session(&self, session: &Session<TestData>) -> Result<(), Error> {
+//!         let mut map = self.map()?;
+//!         if map.contains_key(&session.id) {
+//!             return Err(Error::DuplicateSessionId(session.id));
+//!         }
+//!         map.insert(session.id, session.clone());
+//!         Ok(())
+//!     }
+//!
+//!     async fn fetch_session(&self, id: &SessionId) -> Result<Option<Session<TestData>>, Error> {
+//!         Ok(self.map()?.get(id).cloned())
+//!     }
+//!
+//!     async fn update_session_expiry(&self, id: &SessionId, expires_at: Timestamp) -> Result<(), Error> {
+//!         if let Some(session) = self.map()?.get_mut(id) {
+//!             session.expires_at = expires_at;
+//!         }
+//!         Ok(())
+//!     }
+//!
+//!     async fn delete_session(&self, id: &SessionId) -> Result<(), Error> {
+//!         self.map()?.remove(id);
+//!         Ok(())
+//!     }
+//! }
+//!
+//! narvik_testkit::conformance_tests!(|| async { MapStore::default() }; session);
+//! # fn main() {
+//! #     let runtime = tokio::runtime::Builder::new_multi_thread()
+//! #         .worker_threads(2)
+//! #         .enable_all()
+//! #         .build()
+//! #         .expect("runtime");
+//! #     let cases = narvik_testkit::cases::session::all();
+//! #     runtime.block_on(narvik_testkit::run_cases(|| async { MapStore::default() }, cases));
+//! # }
+//! ```
+//!
+//! Times are based on the real clock (a store that sets TTLs in its
+//! backend, like Redis, sees sensible expiry times) and moved with a
+//! [`narvik_core::ManualClock`] where a case needs time to pass.
+//!
+//! # Wrapping a store in tests
+//!
+//! [`wrap::Wrapped`] passes every call to a store inside, counting calls,
+//! failing chosen operations on demand, running hooks before and after an
+//! operation, and running a cleanup when dropped: what a test of a manager,
+//! a framework layer or a store needs around the real thing.
 
 use std::future::Future;
 
-use narvik_core::store::{PurgeableStore, UserSessionStore};
+use narvik_core::store::{PurgeableStore, SessionStore, UserSessionStore};
 use serde::{Deserialize, Serialize};
 
 pub mod cases;
+pub mod wrap;
 
 /// The typed session data the suite stores: strings (unicode included),
 /// numbers, a list, and a blob that one case fills with 64 KiB.
@@ -46,7 +138,22 @@ pub struct TestData {
     pub blob: String,
 }
 
-/// What the suite needs of a store.
+/// What the `session` group needs of a store.
+pub trait TestSessionStore: SessionStore<Data = TestData> + Send + Sync + 'static {}
+
+impl<S> TestSessionStore for S where S: SessionStore<Data = TestData> + Send + Sync + 'static {}
+
+/// What the `user` group needs of a store.
+pub trait TestUserSessionStore: TestSessionStore + UserSessionStore {}
+
+impl<S> TestUserSessionStore for S where S: TestSessionStore + UserSessionStore {}
+
+/// What the `purge` group needs of a store.
+pub trait TestPurgeableStore: TestSessionStore + PurgeableStore {}
+
+impl<S> TestPurgeableStore for S where S: TestSessionStore + PurgeableStore {}
+
+/// What the whole suite (and the `user_purge` group) needs of a store.
 pub trait ConformanceStore:
     UserSessionStore<Data = TestData> + PurgeableStore + Send + Sync + 'static
 {
@@ -70,7 +177,6 @@ pub type Case<S> = fn(S) -> std::pin::Pin<Box<dyn Future<Output = ()> + Send>>;
 /// built.
 pub fn run_case<S, F, Fut>(factory: F, case: Case<S>)
 where
-    S: ConformanceStore,
     F: FnOnce() -> Fut,
     Fut: Future<Output = S>,
 {
@@ -85,67 +191,51 @@ where
     });
 }
 
+/// Runs `cases` (a group's `all`, say [`cases::session::all`]) in turn,
+/// each on a fresh store from `factory`. Call it from inside a
+/// multi-threaded tokio runtime.
+///
+/// # Panics
+///
+/// At the first case the store fails.
+pub async fn run_cases<S, F, Fut>(mut factory: F, cases: Vec<(&'static str, Case<S>)>)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = S>,
+{
+    for (name, case) in cases {
+        eprintln!("narvik-testkit: {name}");
+        case(factory().await).await;
+    }
+}
+
 /// Runs every case in turn, each on a fresh store from `factory`. Call it
 /// from inside a multi-threaded tokio runtime.
 ///
 /// # Panics
 ///
 /// At the first case the store fails.
-pub async fn run_all<S, F, Fut>(mut factory: F)
+pub async fn run_all<S, F, Fut>(factory: F)
 where
     S: ConformanceStore,
     F: FnMut() -> Fut,
     Fut: Future<Output = S>,
 {
-    for (name, case) in cases::all::<S>() {
-        eprintln!("narvik-testkit: {name}");
-        case(factory().await).await;
-    }
+    run_cases(factory, cases::all::<S>()).await;
 }
 
 /// Expands to one `#[test]` per conformance case for the store that
-/// `$factory` (a closure returning a future of a fresh store) builds.
+/// `$factory` (a closure returning a future of a fresh store) builds:
+/// every group's cases, or, after a `;`, those of the groups named
+/// (`session`, `user`, `purge`, `user_purge`).
 ///
-/// See the [crate docs](crate) for an example.
+/// See the [crate docs](crate) for examples.
 #[macro_export]
 macro_rules! conformance_tests {
-    ($factory:expr) => {
-        $crate::__conformance_tests! { $factory;
-            save_then_fetch_round_trips_typed_data,
-            fetch_of_a_missing_id_is_none,
-            update_expiry_changes_only_the_expiry,
-            update_expiry_of_a_missing_session_creates_nothing,
-            delete_removes_the_session_and_twice_is_fine,
-            duplicate_id_is_refused_and_nothing_is_overwritten,
-            fetch_for_user_returns_only_that_users_sessions,
-            delete_for_user_touches_only_that_user,
-            delete_others_keeps_the_one,
-            delete_others_never_touches_another_users_session,
-            purge_removes_only_expired_and_counts_them,
-            purge_twice_and_concurrently_is_safe,
-            unicode_and_one_kib_user_ids_round_trip,
-            sixty_four_kib_of_data_round_trips,
-            validate_extends_and_the_store_keeps_the_new_expiry,
-            concurrent_validations_at_half_life_keep_the_token,
-            validate_deletes_an_expired_session,
-            validate_of_an_unknown_token_creates_nothing,
-            thousand_concurrent_creates_and_validates_lose_nothing,
-            validate_after_invalidate_is_none,
-            validate_racing_invalidate_never_resurrects,
-            delete_between_validate_and_its_extension_stays_deleted,
-        }
+    ($factory:expr; $($group:tt),+ $(,)?) => {
+        $($crate::__cases!($group tests $factory);)+
     };
-}
-
-#[doc(hidden)]
-#[macro_export]
-macro_rules! __conformance_tests {
-    ($factory:expr; $($case:ident),* $(,)?) => {
-        $(
-            #[test]
-            fn $case() {
-                $crate::run_case($factory, |store| ::std::boxed::Box::pin($crate::cases::$case(store)));
-            }
-        )*
+    ($factory:expr) => {
+        $crate::__cases!(@every tests $factory);
     };
 }

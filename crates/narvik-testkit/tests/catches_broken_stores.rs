@@ -1,13 +1,14 @@
 //! The suite must fail stores that break the rules; a check that cannot
 //! fail proves nothing. Each test runs one case against a store with one
-//! deliberate flaw and expects the case to panic.
+//! deliberate flaw and expects the case to panic. A store with only
+//! `SessionStore` runs the `session` group, sound and flawed.
 
 use std::collections::HashMap;
 use std::future::ready;
 use std::sync::{Arc, Mutex};
 
-use narvik_core::store::CallbackStore;
-use narvik_core::{Session, SessionId};
+use narvik_core::store::{CallbackStore, SessionStore};
+use narvik_core::{Error, Session, SessionId, Timestamp};
 use narvik_testkit::{TestData, cases, run_case};
 
 #[derive(Clone, Copy, PartialEq)]
@@ -18,6 +19,16 @@ enum Flaw {
     DeleteForUserDeletesEveryone,
     PurgeUsesStrictBoundary,
     FetchForgetsData,
+    /// Compares user ids as a case-insensitive, trimming collation would.
+    UserIdsCompareLoosely,
+}
+
+fn same_user(flaw: Flaw, a: &str, b: &str) -> bool {
+    if flaw == Flaw::UserIdsCompareLoosely {
+        a.trim().eq_ignore_ascii_case(b.trim())
+    } else {
+        a == b
+    }
 }
 
 type Map = Arc<Mutex<HashMap<SessionId, Session<TestData>>>>;
@@ -38,7 +49,7 @@ fn flawed(flaw: Flaw) -> CallbackStore<TestData> {
         move |s: Session<TestData>| {
             let mut map = a.lock().expect("lock");
             if map.contains_key(&s.id) && flaw != Flaw::SaveOverwrites {
-                return ready(Err(narvik_core::Error::DuplicateSessionId(s.id)));
+                return ready(Err(Error::DuplicateSessionId(s.id)));
             }
             map.insert(s.id, s);
             ready(Ok(()))
@@ -88,7 +99,7 @@ fn flawed(flaw: Flaw) -> CallbackStore<TestData> {
         if flaw == Flaw::DeleteForUserDeletesEveryone {
             map.clear();
         } else {
-            map.retain(|_, s| s.user_id != user);
+            map.retain(|_, s| !same_user(flaw, &s.user_id, &user));
         }
         ready(Ok(()))
     })
@@ -125,7 +136,7 @@ fn the_sound_store_passes_every_case() {
 #[should_panic(expected = "Error::DuplicateSessionId")]
 fn an_overwriting_save_fails() {
     run(Flaw::SaveOverwrites, |s| {
-        Box::pin(cases::duplicate_id_is_refused_and_nothing_is_overwritten(s))
+        Box::pin(cases::session::duplicate_id_is_refused_and_nothing_is_overwritten(s))
     });
 }
 
@@ -133,7 +144,7 @@ fn an_overwriting_save_fails() {
 #[should_panic(expected = "created a session")]
 fn an_upserting_update_fails() {
     run(Flaw::UpdateUpserts, |s| {
-        Box::pin(cases::update_expiry_of_a_missing_session_creates_nothing(s))
+        Box::pin(cases::session::update_expiry_of_a_missing_session_creates_nothing(s))
     });
 }
 
@@ -141,7 +152,7 @@ fn an_upserting_update_fails() {
 #[should_panic(expected = "another user lost a session")]
 fn a_delete_for_user_that_deletes_everyone_fails() {
     run(Flaw::DeleteForUserDeletesEveryone, |s| {
-        Box::pin(cases::delete_for_user_touches_only_that_user(s))
+        Box::pin(cases::user::delete_for_user_touches_only_that_user(s))
     });
 }
 
@@ -149,7 +160,7 @@ fn a_delete_for_user_that_deletes_everyone_fails() {
 #[should_panic(expected = "count exactly")]
 fn a_purge_that_spares_the_boundary_fails() {
     run(Flaw::PurgeUsesStrictBoundary, |s| {
-        Box::pin(cases::purge_removes_only_expired_and_counts_them(s))
+        Box::pin(cases::purge::purge_removes_only_expired_and_counts_them(s))
     });
 }
 
@@ -157,6 +168,131 @@ fn a_purge_that_spares_the_boundary_fails() {
 #[should_panic(expected = "differs from the saved one")]
 fn a_store_that_loses_data_fails() {
     run(Flaw::FetchForgetsData, |s| {
-        Box::pin(cases::save_then_fetch_round_trips_typed_data(s))
+        Box::pin(cases::session::save_then_fetch_round_trips_typed_data(s))
     });
+}
+
+#[test]
+#[should_panic(expected = "lost its session")]
+fn a_store_whose_user_ids_compare_loosely_fails() {
+    run(Flaw::UserIdsCompareLoosely, |s| {
+        Box::pin(cases::user::user_ids_compare_exactly(s))
+    });
+}
+
+/// A store with the four required operations and nothing else, and an
+/// optional flaw.
+#[derive(Default)]
+struct SessionOnly {
+    map: Mutex<HashMap<SessionId, Session<TestData>>>,
+    flaw: Option<SessionFlaw>,
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum SessionFlaw {
+    /// Extending a missing session creates it.
+    UpdateUpserts,
+    /// Deleting does nothing.
+    DeleteForgets,
+}
+
+impl SessionOnly {
+    fn with(flaw: SessionFlaw) -> Self {
+        Self {
+            flaw: Some(flaw),
+            ..Self::default()
+        }
+    }
+
+    fn map(&self) -> std::sync::MutexGuard<'_, HashMap<SessionId, Session<TestData>>> {
+        self.map.lock().expect("lock")
+    }
+}
+
+impl SessionStore for SessionOnly {
+    type Data = TestData;
+
+    async fn save_session(&self, session: &Session<TestData>) -> Result<(), Error> {
+        let mut map = self.map();
+        if map.contains_key(&session.id) {
+            return Err(Error::DuplicateSessionId(session.id));
+        }
+        map.insert(session.id, session.clone());
+        Ok(())
+    }
+
+    async fn fetch_session(&self, id: &SessionId) -> Result<Option<Session<TestData>>, Error> {
+        Ok(self.map().get(id).cloned())
+    }
+
+    async fn update_session_expiry(
+        &self,
+        id: &SessionId,
+        expires_at: Timestamp,
+    ) -> Result<(), Error> {
+        let mut map = self.map();
+        match map.get_mut(id) {
+            Some(s) => s.expires_at = expires_at,
+            None if self.flaw == Some(SessionFlaw::UpdateUpserts) => {
+                let s = Session {
+                    id: *id,
+                    user_id: String::new(),
+                    created_at: expires_at,
+                    expires_at,
+                    data: TestData::default(),
+                };
+                map.insert(*id, s);
+            }
+            None => {}
+        }
+        Ok(())
+    }
+
+    async fn delete_session(&self, id: &SessionId) -> Result<(), Error> {
+        if self.flaw != Some(SessionFlaw::DeleteForgets) {
+            self.map().remove(id);
+        }
+        Ok(())
+    }
+}
+
+/// The `session` group, as a third-party store with only `SessionStore`
+/// runs it: this module compiles only if the group asks for nothing more.
+mod session_only_store {
+    use super::SessionOnly;
+
+    narvik_testkit::conformance_tests!(|| async { SessionOnly::default() }; session);
+}
+
+#[test]
+#[should_panic(expected = "brought a deleted session back")]
+fn a_session_only_store_whose_update_upserts_fails_the_forced_interleaving() {
+    run_case(
+        || async { SessionOnly::with(SessionFlaw::UpdateUpserts) },
+        |s| Box::pin(cases::session::delete_between_validate_and_its_extension_stays_deleted(s)),
+    );
+}
+
+#[test]
+#[should_panic(expected = "an invalidated session validated")]
+fn a_session_only_store_that_forgets_deletes_fails() {
+    run_case(
+        || async { SessionOnly::with(SessionFlaw::DeleteForgets) },
+        |s| Box::pin(cases::session::validate_after_invalidate_is_none(s)),
+    );
+}
+
+#[test]
+fn a_session_only_store_passes_every_session_case_in_turn() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let cases = cases::session::all::<SessionOnly>();
+    assert_eq!(cases.len(), 16, "the session group changed size");
+    runtime.block_on(narvik_testkit::run_cases(
+        || async { SessionOnly::default() },
+        cases,
+    ));
 }
