@@ -17,7 +17,7 @@ use narvik_axum::{
 use narvik_core::store::MemoryStore;
 use narvik_core::{Config, ManualClock, Narvik, SameSite, Timestamp, Token};
 use support::{
-    CountingStore, FailingStore, LogCapture, body_text, send, set_cookies_named, the_set_cookie,
+    CountingStore, LogCapture, body_text, failing_store, send, set_cookies_named, the_set_cookie,
 };
 
 const HOST: &str = "app.example.com";
@@ -206,7 +206,7 @@ async fn sign_in_sets_an_httponly_secure_lax_root_cookie() {
         cookie.max_age(),
         Some(narvik_core::cookie::time::Duration::days(30))
     );
-    assert_eq!(app.store.inner.len(), 1);
+    assert_eq!(app.store.inner().len(), 1);
 }
 
 #[tokio::test]
@@ -355,7 +355,7 @@ async fn a_malformed_cookie_is_cleared_without_a_store_call() {
     .await;
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(the_set_cookie(response.headers(), COOKIE).value(), "");
-    assert_eq!(app.store.calls(), 0);
+    assert_eq!(app.store.total_calls(), 0);
 }
 
 #[tokio::test]
@@ -366,7 +366,7 @@ async fn an_expired_session_is_401_and_the_cookie_is_cleared() {
     let response = send(&app.router, get_with_cookie("/me", &cookie)).await;
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(the_set_cookie(response.headers(), COOKIE).value(), "");
-    assert_eq!(app.store.inner.len(), 0);
+    assert_eq!(app.store.inner().len(), 0);
 }
 
 #[tokio::test]
@@ -383,7 +383,7 @@ async fn sign_out_ends_the_session_and_clears_the_cookie() {
     .await;
     assert_eq!(response.status(), StatusCode::NO_CONTENT);
     assert_eq!(the_set_cookie(response.headers(), COOKIE).value(), "");
-    assert_eq!(app.store.inner.len(), 0);
+    assert_eq!(app.store.inner().len(), 0);
     let response = send(&app.router, get_with_cookie("/me", &cookie)).await;
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
 }
@@ -402,7 +402,7 @@ async fn sign_in_ends_the_previous_session() {
     .await;
     let second = the_set_cookie(response.headers(), COOKIE);
     assert_ne!(second.value(), token_of(&first));
-    assert_eq!(app.store.inner.len(), 1);
+    assert_eq!(app.store.inner().len(), 1);
     let response = send(&app.router, get_with_cookie("/me", &first)).await;
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
 }
@@ -413,7 +413,7 @@ async fn sign_out_others_keeps_only_this_session() {
     let keep = signed_in(&app).await;
     let _other = signed_in(&app).await;
     let _third = signed_in(&app).await;
-    assert_eq!(app.store.inner.len(), 3);
+    assert_eq!(app.store.inner().len(), 3);
     let response = send(
         &app.router,
         same_origin_post("/sign-out-others")
@@ -424,7 +424,7 @@ async fn sign_out_others_keeps_only_this_session() {
     .await;
     assert_eq!(response.status(), StatusCode::NO_CONTENT);
     assert!(set_cookies_named(response.headers(), COOKIE).is_empty());
-    assert_eq!(app.store.inner.len(), 1);
+    assert_eq!(app.store.inner().len(), 1);
     let response = send(&app.router, get_with_cookie("/me", &keep)).await;
     assert_eq!(response.status(), StatusCode::OK);
 }
@@ -443,7 +443,7 @@ async fn sign_out_everywhere_ends_every_session_and_clears_the_cookie() {
     )
     .await;
     assert_eq!(the_set_cookie(response.headers(), COOKIE).value(), "");
-    assert_eq!(app.store.inner.len(), 0);
+    assert_eq!(app.store.inner().len(), 0);
 }
 
 // ------------------------------------------------- one Set-Cookie at most
@@ -526,10 +526,10 @@ async fn with_duplicate_names_the_first_token_shaped_value_is_used() {
     // call), even though the second is a live session.
     let unknown = Token::generate().expect("os rng");
     let header = format!("{COOKIE}={}; {cookie}", unknown.as_str());
-    let before = app.store.calls();
+    let before = app.store.total_calls();
     let response = send(&app.router, get_with_cookie("/me", &header)).await;
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
-    assert_eq!(app.store.calls() - before, 1);
+    assert_eq!(app.store.total_calls() - before, 1);
 }
 
 #[tokio::test]
@@ -565,7 +565,7 @@ async fn malformed_cookie_headers_never_panic_and_never_reach_the_store() {
         assert_eq!(response.status(), StatusCode::OK);
         assert_eq!(body_text(response).await, "anonymous");
     }
-    assert_eq!(app.store.calls(), 0);
+    assert_eq!(app.store.total_calls(), 0);
 }
 
 #[tokio::test]
@@ -633,7 +633,7 @@ async fn bearer_requests_never_get_cookies() {
     let response = send(&app.router, bearer(http::Method::POST, "/sign-out", &token)).await;
     assert_eq!(response.status(), StatusCode::NO_CONTENT);
     assert!(response.headers().get(header::SET_COOKIE).is_none());
-    assert_eq!(app.store.inner.len(), 0);
+    assert_eq!(app.store.inner().len(), 0);
 }
 
 #[tokio::test]
@@ -703,11 +703,15 @@ async fn cross_origin_cookie_requests_are_refused_before_the_store() {
         "null",
         "app.example.com",
     ] {
-        let before = app.store.calls();
+        let before = app.store.total_calls();
         let response = cookie_post(&app, &cookie, &[("host", HOST), ("origin", origin)]).await;
         assert_eq!(response.status(), StatusCode::FORBIDDEN, "{origin}");
         assert!(set_cookies_named(response.headers(), COOKIE).is_empty());
-        assert_eq!(app.store.calls(), before, "store touched for {origin}");
+        assert_eq!(
+            app.store.total_calls(),
+            before,
+            "store touched for {origin}"
+        );
     }
 }
 
@@ -874,7 +878,7 @@ async fn cross_origin_cookie_sign_in_is_refused() {
     .await;
     assert_eq!(response.status(), StatusCode::FORBIDDEN);
     assert!(response.headers().get(header::SET_COOKIE).is_none());
-    assert_eq!(app.store.inner.len(), 0);
+    assert_eq!(app.store.inner().len(), 0);
 }
 
 // ------------------------------------------------------------- 401 bodies
@@ -970,11 +974,11 @@ fn failing_app(status: Option<StatusCode>) -> Router {
             "anonymous"
         }
     }
-    async fn sign_in(auth: SessionManager<FailingStore>) -> Result<StatusCode, Error> {
+    async fn sign_in(auth: SessionManager<Store>) -> Result<StatusCode, Error> {
         auth.sign_in("ada", ()).await?;
         Ok(StatusCode::NO_CONTENT)
     }
-    let mut builder = NarvikLayer::builder(Narvik::new(FailingStore));
+    let mut builder = NarvikLayer::builder(Narvik::new(failing_store()));
     if let Some(status) = status {
         builder = builder.store_error_status(status);
     }
@@ -1012,7 +1016,10 @@ async fn a_failing_store_is_a_500_never_a_401_and_the_token_is_not_logged() {
 
     let logged = logs.text();
     assert!(logged.contains("ERROR"), "{logged}");
-    assert!(logged.contains("database unreachable"), "{logged}");
+    assert!(
+        logged.contains(narvik_testkit::wrap::INJECTED_FAILURE),
+        "the store's reason is logged: {logged}"
+    );
     assert!(!logged.contains(token.as_str()), "{logged}");
 }
 
@@ -1100,7 +1107,7 @@ async fn a_failing_sign_in_is_the_store_error_status_and_sets_no_cookie() {
     .await;
     assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert!(response.headers().get(header::SET_COOKIE).is_none());
-    assert!(logs.text().contains("database unreachable"));
+    assert!(logs.text().contains(narvik_testkit::wrap::INJECTED_FAILURE));
 }
 
 #[test]

@@ -2,122 +2,22 @@
 //! demand: expiry to the millisecond, extension, input handling, errors,
 //! the absolute lifetime, freshness and logging.
 
-use std::collections::HashSet;
 use std::io::Write;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use narvik_core::store::{MemoryStore, PurgeableStore, SessionStore, UserSessionStore};
+use narvik_core::store::{MemoryStore, SessionStore};
 use narvik_core::{
     Clock, Config, Error, ManualClock, Narvik, Session, SessionId, Timestamp, Token,
 };
+use narvik_testkit::wrap::{Op, Reply, Wrapped};
 use proptest::prelude::*;
 
 const DAY: Duration = Duration::from_secs(24 * 60 * 60);
 const START: i64 = 1_764_000_000_000;
 
-/// A `MemoryStore` that counts every call and fails the operations named
-/// in `failing`.
-#[derive(Clone, Default)]
-struct Probe {
-    inner: MemoryStore,
-    calls: Arc<Calls>,
-    failing: Arc<Mutex<HashSet<&'static str>>>,
-    /// When set, `fetch_session` answers this session whatever is asked.
-    impostor: Arc<Mutex<Option<Session>>>,
-}
-
-#[derive(Default)]
-struct Calls {
-    save: AtomicUsize,
-    fetch: AtomicUsize,
-    update: AtomicUsize,
-    delete: AtomicUsize,
-}
-
-impl Calls {
-    fn total(&self) -> usize {
-        self.save.load(Ordering::SeqCst)
-            + self.fetch.load(Ordering::SeqCst)
-            + self.update.load(Ordering::SeqCst)
-            + self.delete.load(Ordering::SeqCst)
-    }
-}
-
-impl Probe {
-    fn fail(&self, op: &'static str) {
-        self.failing.lock().expect("lock").insert(op);
-    }
-
-    fn check(&self, op: &'static str) -> Result<(), Error> {
-        if self.failing.lock().expect("lock").contains(op) {
-            return Err(Error::store(op, std::io::Error::other("injected failure")));
-        }
-        Ok(())
-    }
-}
-
-impl SessionStore for Probe {
-    type Data = ();
-
-    async fn save_session(&self, session: &Session) -> Result<(), Error> {
-        self.calls.save.fetch_add(1, Ordering::SeqCst);
-        self.check("save")?;
-        self.inner.save_session(session).await
-    }
-
-    async fn fetch_session(&self, id: &SessionId) -> Result<Option<Session>, Error> {
-        self.calls.fetch.fetch_add(1, Ordering::SeqCst);
-        self.check("fetch")?;
-        if let Some(other) = self.impostor.lock().expect("lock").clone() {
-            return Ok(Some(other));
-        }
-        self.inner.fetch_session(id).await
-    }
-
-    async fn update_session_expiry(
-        &self,
-        id: &SessionId,
-        expires_at: Timestamp,
-    ) -> Result<(), Error> {
-        self.calls.update.fetch_add(1, Ordering::SeqCst);
-        self.check("update")?;
-        self.inner.update_session_expiry(id, expires_at).await
-    }
-
-    async fn delete_session(&self, id: &SessionId) -> Result<(), Error> {
-        self.calls.delete.fetch_add(1, Ordering::SeqCst);
-        self.check("delete")?;
-        self.inner.delete_session(id).await
-    }
-}
-
-impl UserSessionStore for Probe {
-    async fn fetch_sessions_for_user(&self, user_id: &str) -> Result<Vec<Session>, Error> {
-        self.check("fetch_for_user")?;
-        self.inner.fetch_sessions_for_user(user_id).await
-    }
-    async fn delete_sessions_for_user(&self, user_id: &str) -> Result<(), Error> {
-        self.inner.delete_sessions_for_user(user_id).await
-    }
-    async fn delete_other_sessions_for_user(
-        &self,
-        user_id: &str,
-        keep: &SessionId,
-    ) -> Result<(), Error> {
-        self.inner
-            .delete_other_sessions_for_user(user_id, keep)
-            .await
-    }
-}
-
-impl PurgeableStore for Probe {
-    async fn delete_all_expired_sessions(&self, now: Timestamp) -> Result<u64, Error> {
-        self.check("purge")?;
-        self.inner.delete_all_expired_sessions(now).await
-    }
-}
+/// A `MemoryStore` that counts every call and fails on demand.
+type Probe = Wrapped<MemoryStore>;
 
 struct Fixture {
     narvik: Narvik<Probe>,
@@ -145,7 +45,7 @@ fn fixture() -> Fixture {
 async fn stored_session(f: &Fixture, expires_at: Timestamp) -> Token {
     let token = Token::generate().expect("os rng");
     f.probe
-        .inner
+        .inner()
         .save_session(&Session {
             id: token.session_id(),
             user_id: "u".to_owned(),
@@ -177,9 +77,9 @@ async fn validate_deletes_and_refuses_when_now_equals_expires_at() {
             .expect("ok")
             .is_none()
     );
-    assert_eq!(f.probe.calls.delete.load(Ordering::SeqCst), 1);
+    assert_eq!(f.probe.calls(Op::DeleteSession), 1);
     assert!(
-        f.probe.inner.is_empty(),
+        f.probe.inner().is_empty(),
         "expired session left in the store"
     );
 }
@@ -210,7 +110,7 @@ async fn validate_extends_when_exactly_half_remains() {
         .expect("valid");
     assert!(valid.extended);
     assert_eq!(valid.session.expires_at, at(D));
-    assert_eq!(f.probe.calls.update.load(Ordering::SeqCst), 1);
+    assert_eq!(f.probe.calls(Op::UpdateSessionExpiry), 1);
 }
 
 #[tokio::test]
@@ -225,8 +125,8 @@ async fn validate_writes_nothing_when_more_than_half_remains() {
         .expect("valid");
     assert!(!valid.extended);
     assert_eq!(valid.session.expires_at, at(D / 2 + 1));
-    assert_eq!(f.probe.calls.update.load(Ordering::SeqCst), 0);
-    assert_eq!(f.probe.calls.delete.load(Ordering::SeqCst), 0);
+    assert_eq!(f.probe.calls(Op::UpdateSessionExpiry), 0);
+    assert_eq!(f.probe.calls(Op::DeleteSession), 0);
 }
 
 #[tokio::test]
@@ -257,7 +157,7 @@ async fn expired_session_is_refused_even_though_the_store_returned_it() {
             .is_none()
     );
     assert_eq!(
-        f.probe.calls.update.load(Ordering::SeqCst),
+        f.probe.calls(Op::UpdateSessionExpiry),
         0,
         "an expired session was extended"
     );
@@ -277,7 +177,7 @@ async fn extension_is_persisted_and_then_not_repeated() {
     assert!(valid.extended);
     let stored = f
         .probe
-        .inner
+        .inner()
         .fetch_session(&created.session.id)
         .await
         .expect("fetch");
@@ -289,7 +189,7 @@ async fn extension_is_persisted_and_then_not_repeated() {
         .expect("ok")
         .expect("valid");
     assert!(!again.extended, "a just-extended session is extended again");
-    assert_eq!(f.probe.calls.update.load(Ordering::SeqCst), 1);
+    assert_eq!(f.probe.calls(Op::UpdateSessionExpiry), 1);
 }
 
 proptest! {
@@ -329,7 +229,7 @@ proptest! {
         prop_assert!(matches!(result, Ok(None)));
         let shaped = token.len() == 32
             && token.bytes().all(|b| b.is_ascii_lowercase() || (b'2'..=b'7').contains(&b));
-        prop_assert_eq!(f.probe.calls.total(), usize::from(shaped));
+        prop_assert_eq!(f.probe.total_calls(), usize::from(shaped));
     }
 }
 
@@ -370,7 +270,7 @@ async fn malformed_tokens_are_no_session_without_a_store_call() {
         );
     }
     assert_eq!(
-        f.probe.calls.total(),
+        f.probe.total_calls(),
         0,
         "the store saw a call for a malformed token"
     );
@@ -395,8 +295,8 @@ async fn unknown_token_is_no_session_and_creates_nothing() {
             .expect("ok")
             .is_none()
     );
-    assert!(f.probe.inner.is_empty());
-    assert_eq!(f.probe.calls.save.load(Ordering::SeqCst), 0);
+    assert!(f.probe.inner().is_empty());
+    assert_eq!(f.probe.calls(Op::SaveSession), 0);
 }
 
 // ---- Store failures are errors, never "no session" -------------------------
@@ -405,7 +305,7 @@ async fn unknown_token_is_no_session_and_creates_nothing() {
 async fn fetch_failure_is_an_error_not_no_session() {
     let f = fixture();
     let created = f.narvik.create_session("u", ()).await.expect("create");
-    f.probe.fail("fetch");
+    f.probe.fail(Op::FetchSession);
     let err = f
         .narvik
         .validate_session(created.token.as_str())
@@ -422,7 +322,7 @@ async fn fetch_failure_is_an_error_not_no_session() {
 async fn delete_failure_on_expiry_is_reported() {
     let f = fixture();
     let token = stored_session(&f, at(0)).await;
-    f.probe.fail("delete");
+    f.probe.fail(Op::DeleteSession);
     assert!(f.narvik.validate_session(token.as_str()).await.is_err());
 }
 
@@ -430,22 +330,22 @@ async fn delete_failure_on_expiry_is_reported() {
 async fn update_failure_on_extension_is_reported() {
     let f = fixture();
     let token = stored_session(&f, at(10)).await;
-    f.probe.fail("update");
+    f.probe.fail(Op::UpdateSessionExpiry);
     assert!(f.narvik.validate_session(token.as_str()).await.is_err());
 }
 
 #[tokio::test]
 async fn save_failure_is_reported_from_create() {
     let f = fixture();
-    f.probe.fail("save");
+    f.probe.fail(Op::SaveSession);
     assert!(f.narvik.create_session("u", ()).await.is_err());
 }
 
 #[tokio::test]
 async fn per_user_and_purge_failures_are_reported() {
     let f = fixture();
-    f.probe.fail("fetch_for_user");
-    f.probe.fail("purge");
+    f.probe.fail(Op::FetchSessionsForUser);
+    f.probe.fail(Op::DeleteAllExpiredSessions);
     assert!(f.narvik.fetch_sessions_for_user("u").await.is_err());
     assert!(f.narvik.delete_all_expired_sessions().await.is_err());
 }
@@ -455,7 +355,12 @@ async fn a_store_answering_with_another_session_is_an_error() {
     let f = fixture();
     let mine = f.narvik.create_session("me", ()).await.expect("create");
     let theirs = f.narvik.create_session("them", ()).await.expect("create");
-    *f.probe.impostor.lock().expect("lock") = Some(theirs.session);
+    // The store answers with their session whatever is asked.
+    f.probe.after(Op::FetchSession, move |_, reply| {
+        if let Reply::Session(answer) = reply {
+            *answer = Ok(Some(theirs.session.clone()));
+        }
+    });
     assert!(
         f.narvik
             .validate_session(mine.token.as_str())
@@ -478,7 +383,7 @@ async fn create_saves_the_hash_never_the_token() {
     assert_eq!(created.session.expires_at, f.clock.now() + 30 * DAY);
     let stored = f
         .probe
-        .inner
+        .inner()
         .fetch_session(&created.session.id)
         .await
         .expect("fetch");
@@ -604,7 +509,7 @@ async fn purge_uses_the_managers_clock_and_the_same_boundary() {
         f.narvik.delete_all_expired_sessions().await.expect("purge"),
         2
     );
-    assert_eq!(f.probe.inner.len(), 1);
+    assert_eq!(f.probe.inner().len(), 1);
 }
 
 // ---- Absolute lifetime and freshness ---------------------------------------
@@ -643,7 +548,7 @@ async fn absolute_lifetime_ends_an_active_session() {
             .expect("ok")
             .is_none()
     );
-    assert!(f.probe.inner.is_empty());
+    assert!(f.probe.inner().is_empty());
 }
 
 #[tokio::test]
@@ -671,7 +576,7 @@ async fn extension_never_passes_the_absolute_lifetime() {
         .expect("ok")
         .expect("valid");
     assert!(!valid.extended);
-    assert_eq!(f.probe.calls.update.load(Ordering::SeqCst), 1);
+    assert_eq!(f.probe.calls(Op::UpdateSessionExpiry), 1);
 }
 
 #[tokio::test]

@@ -1,118 +1,30 @@
 //! Shared pieces of the integration tests: a call-counting store, a store
-//! that always fails, a log capture, and request helpers.
+//! that always fails (both the testkit's wrapper), a log capture, and
+//! request helpers.
 
 #![allow(dead_code, unreachable_pub)]
 
 use std::io;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use axum::Router;
 use axum::body::Body;
 use http::{HeaderMap, Response, header};
 use http_body_util::BodyExt;
-use narvik_core::store::{MemoryStore, SessionStore, UserSessionStore};
-use narvik_core::{Error, Session, SessionId, Timestamp};
+use narvik_core::store::MemoryStore;
+use narvik_testkit::wrap::Wrapped;
 use tower::ServiceExt;
 
 /// A [`MemoryStore`] that counts every call, to check that refused or
-/// malformed requests never reach the store.
-#[derive(Debug, Clone, Default)]
-pub struct CountingStore {
-    pub inner: MemoryStore,
-    calls: Arc<AtomicUsize>,
-}
+/// malformed requests never reach the store, and fails on demand.
+pub type CountingStore = Wrapped<MemoryStore>;
 
-impl CountingStore {
-    pub fn calls(&self) -> usize {
-        self.calls.load(Ordering::SeqCst)
-    }
-
-    fn count(&self) {
-        self.calls.fetch_add(1, Ordering::SeqCst);
-    }
-}
-
-impl SessionStore for CountingStore {
-    type Data = ();
-
-    async fn save_session(&self, session: &Session) -> Result<(), Error> {
-        self.count();
-        self.inner.save_session(session).await
-    }
-
-    async fn fetch_session(&self, id: &SessionId) -> Result<Option<Session>, Error> {
-        self.count();
-        self.inner.fetch_session(id).await
-    }
-
-    async fn update_session_expiry(
-        &self,
-        id: &SessionId,
-        expires_at: Timestamp,
-    ) -> Result<(), Error> {
-        self.count();
-        self.inner.update_session_expiry(id, expires_at).await
-    }
-
-    async fn delete_session(&self, id: &SessionId) -> Result<(), Error> {
-        self.count();
-        self.inner.delete_session(id).await
-    }
-}
-
-impl UserSessionStore for CountingStore {
-    async fn fetch_sessions_for_user(&self, user_id: &str) -> Result<Vec<Session>, Error> {
-        self.count();
-        self.inner.fetch_sessions_for_user(user_id).await
-    }
-
-    async fn delete_sessions_for_user(&self, user_id: &str) -> Result<(), Error> {
-        self.count();
-        self.inner.delete_sessions_for_user(user_id).await
-    }
-
-    async fn delete_other_sessions_for_user(
-        &self,
-        user_id: &str,
-        keep: &SessionId,
-    ) -> Result<(), Error> {
-        self.count();
-        self.inner
-            .delete_other_sessions_for_user(user_id, keep)
-            .await
-    }
-}
-
-/// A store whose backend is down: every call fails.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct FailingStore;
-
-fn down(context: &'static str) -> Error {
-    Error::store(
-        context,
-        io::Error::new(io::ErrorKind::ConnectionRefused, "database unreachable"),
-    )
-}
-
-impl SessionStore for FailingStore {
-    type Data = ();
-
-    async fn save_session(&self, _: &Session) -> Result<(), Error> {
-        Err(down("save session"))
-    }
-
-    async fn fetch_session(&self, _: &SessionId) -> Result<Option<Session>, Error> {
-        Err(down("fetch session"))
-    }
-
-    async fn update_session_expiry(&self, _: &SessionId, _: Timestamp) -> Result<(), Error> {
-        Err(down("update session expiry"))
-    }
-
-    async fn delete_session(&self, _: &SessionId) -> Result<(), Error> {
-        Err(down("delete session"))
-    }
+/// A store whose backend is down: every call fails with
+/// [`narvik_testkit::wrap::injected_failure`].
+pub fn failing_store() -> CountingStore {
+    let store = CountingStore::default();
+    store.fail_all();
+    store
 }
 
 /// Everything logged while the guard lives, at every level, as text.
