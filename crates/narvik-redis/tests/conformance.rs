@@ -5,15 +5,13 @@
 mod support;
 
 mod single_server {
-    use super::support::{Target, TestStore};
+    use super::support::{Target, test_store};
 
-    narvik_testkit::conformance_tests!(|| async { TestStore::new(Target::single(), "conf").await });
+    narvik_testkit::conformance_tests!(|| async { test_store(Target::single(), "conf").await });
 }
 
 mod cluster {
-    use super::support::{Target, TestStore};
+    use super::support::{Target, test_store};
 
-    narvik_testkit::conformance_tests!(|| async {
-        TestStore::new(Target::cluster(), "conf").await
-    });
+    narvik_testkit::conformance_tests!(|| async { test_store(Target::cluster(), "conf").await });
 }

@@ -11,7 +11,7 @@ use std::time::Duration;
 use narvik_core::store::{PurgeableStore, SessionStore, UserSessionStore};
 use narvik_core::{Error, Session, SessionId, Timestamp, Token};
 use narvik_testkit::TestData;
-use support::{Raw, Target, TestStore};
+use support::{Raw, Target, test_store};
 
 const HOUR: Duration = Duration::from_secs(3600);
 
@@ -40,7 +40,7 @@ fn pexpiretime(key: &str) -> redis::Cmd {
 }
 
 async fn session_key_expires_at_expires_at_and_index_follows(target: Target) {
-    let store = TestStore::new(target.clone(), "ttl").await;
+    let store = test_store(target.clone(), "ttl").await;
     let mut raw = Raw::connect(&target).await;
     let s = session("ttl-user", Timestamp::now() + HOUR);
     let later = session("ttl-user", Timestamp::now() + 2 * HOUR);
@@ -116,7 +116,7 @@ async fn session_key_expires_at_expires_at_and_index_follows(target: Target) {
 }
 
 async fn undecodable_value_is_a_data_error_naming_the_session(target: Target) {
-    let store = TestStore::new(target.clone(), "bad").await;
+    let store = test_store(target.clone(), "bad").await;
     let mut raw = Raw::connect(&target).await;
     let at = (Timestamp::now() + HOUR).as_unix_millis();
     // No expiry head at all; and a well-formed head before JSON that is
@@ -167,7 +167,7 @@ async fn undecodable_value_is_a_data_error_naming_the_session(target: Target) {
 /// (a key of another type, an undecodable value) without failing the
 /// others in its batch.
 async fn concurrent_fetches_share_pipelines_and_each_gets_its_own_answer(target: Target) {
-    let store = TestStore::new(target.clone(), "batch").await;
+    let store = test_store(target.clone(), "batch").await;
     let mut raw = Raw::connect(&target).await;
     let mut saved = Vec::new();
     for i in 0..40 {
@@ -244,7 +244,7 @@ async fn concurrent_fetches_share_pipelines_and_each_gets_its_own_answer(target:
 }
 
 async fn purge_removes_stale_index_entries_and_counts_only_sessions(target: Target) {
-    let store = TestStore::new(target.clone(), "stale").await;
+    let store = test_store(target.clone(), "stale").await;
     let mut raw = Raw::connect(&target).await;
     let live = session("stale-user", Timestamp::now() + HOUR);
     store.save_session(&live).await.expect("save");
@@ -278,7 +278,7 @@ async fn purge_removes_stale_index_entries_and_counts_only_sessions(target: Targ
 async fn per_user_delete_misses_nothing_under_concurrent_writers(target: Target, others: bool) {
     const WRITERS: usize = 8;
     const SAVES_EACH: usize = 60;
-    let store = Arc::new(TestStore::new(target.clone(), "conc").await);
+    let store = Arc::new(test_store(target.clone(), "conc").await);
     let user = format!("conc-{}", &Token::generate().expect("os rng").as_str()[..8]);
     let keep = session(&user, Timestamp::now() + HOUR);
     store.save_session(&keep).await.expect("save keep");
@@ -381,7 +381,7 @@ async fn per_user_delete_misses_nothing_under_concurrent_writers(target: Target,
 async fn every_change_moves_key_and_index_together(target: Target) {
     const WRITERS: usize = 6;
     const ROUNDS: usize = 40;
-    let store = Arc::new(TestStore::new(target.clone(), "atomic").await);
+    let store = Arc::new(test_store(target.clone(), "atomic").await);
     let user = "atomic-user";
     let index_key = store.inner().user_index_key(user);
     let key_pattern = format!("{}:s:*", store.inner().key_prefix());
@@ -581,7 +581,7 @@ mod cluster {
     fn a_users_sessions_spread_over_the_masters() {
         super::runtime().block_on(async {
             let target = super::Target::cluster();
-            let store = super::TestStore::new(target, "spread").await;
+            let store = super::test_store(target, "spread").await;
             let mut keys = Vec::new();
             for _ in 0..30 {
                 let s = super::session("spread-user", narvik_core::Timestamp::now() + super::HOUR);

@@ -188,6 +188,15 @@ fn ids(sessions: &[Session<TestData>]) -> HashSet<SessionId> {
     sessions.iter().map(|s| s.id).collect()
 }
 
+/// Whether `token` validates through `narvik`.
+async fn validates<S: TestSessionStore>(narvik: &Narvik<S>, token: &Token) -> bool {
+    narvik
+        .validate_session(token.as_str())
+        .await
+        .unwrap_or_else(|e| panic!("validate_session failed: {e:?}"))
+        .is_some()
+}
+
 fn manager<S: TestSessionStore>(store: S, clock: &ManualClock) -> Narvik<Arc<S>> {
     Narvik::new(Arc::new(store)).with_clock(clock.clone())
 }

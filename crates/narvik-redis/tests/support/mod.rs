@@ -17,10 +17,10 @@ use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use narvik_core::store::{PurgeableStore, SessionStore, UserSessionStore};
-use narvik_core::{Error, Session, SessionId, Timestamp, Token};
+use narvik_core::Token;
 use narvik_redis::RedisStore;
 use narvik_testkit::TestData;
+use narvik_testkit::wrap::Wrapped;
 
 /// Overrides the single server's URL (loopback only).
 pub const URL_VAR: &str = "NARVIK_TEST_REDIS_URL";
@@ -126,28 +126,15 @@ impl Raw {
 
 /// A store under its own prefix that deletes its keys when dropped (also
 /// when the case panics).
-pub struct TestStore {
-    inner: RedisStore<TestData>,
-    target: Target,
-}
+pub type TestStore = Wrapped<RedisStore<TestData>>;
 
-impl TestStore {
-    pub async fn new(target: Target, label: &str) -> Self {
-        let inner = connect(&target, &unique_prefix(label)).await;
-        Self { inner, target }
-    }
-
-    pub fn inner(&self) -> &RedisStore<TestData> {
-        &self.inner
-    }
-}
-
-impl Drop for TestStore {
-    fn drop(&mut self) {
-        let target = self.target.clone();
-        let prefix = self.inner.key_prefix().to_owned();
-        // Its own thread and runtime: Drop cannot await, and the case's
-        // runtime may be the one dropping us.
+/// Connects a [`TestStore`] under a prefix of its own.
+pub async fn test_store(target: Target, label: &str) -> TestStore {
+    let prefix = unique_prefix(label);
+    let inner = connect(&target, &prefix).await;
+    Wrapped::new(inner).on_drop(move || {
+        // Its own thread and runtime: a drop hook cannot await, and the
+        // case's runtime may be the one dropping the store.
         let cleanup = std::thread::spawn(move || {
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
@@ -161,46 +148,7 @@ impl Drop for TestStore {
             });
         });
         let _ = cleanup.join();
-    }
-}
-
-impl SessionStore for TestStore {
-    type Data = TestData;
-
-    async fn save_session(&self, session: &Session<TestData>) -> Result<(), Error> {
-        self.inner.save_session(session).await
-    }
-    async fn fetch_session(&self, id: &SessionId) -> Result<Option<Session<TestData>>, Error> {
-        self.inner.fetch_session(id).await
-    }
-    async fn update_session_expiry(&self, id: &SessionId, at: Timestamp) -> Result<(), Error> {
-        self.inner.update_session_expiry(id, at).await
-    }
-    async fn delete_session(&self, id: &SessionId) -> Result<(), Error> {
-        self.inner.delete_session(id).await
-    }
-}
-
-impl UserSessionStore for TestStore {
-    async fn fetch_sessions_for_user(&self, user: &str) -> Result<Vec<Session<TestData>>, Error> {
-        self.inner.fetch_sessions_for_user(user).await
-    }
-    async fn delete_sessions_for_user(&self, user: &str) -> Result<(), Error> {
-        self.inner.delete_sessions_for_user(user).await
-    }
-    async fn delete_other_sessions_for_user(
-        &self,
-        user: &str,
-        keep: &SessionId,
-    ) -> Result<(), Error> {
-        self.inner.delete_other_sessions_for_user(user, keep).await
-    }
-}
-
-impl PurgeableStore for TestStore {
-    async fn delete_all_expired_sessions(&self, now: Timestamp) -> Result<u64, Error> {
-        self.inner.delete_all_expired_sessions(now).await
-    }
+    })
 }
 
 /// A free loopback port; with `bus`, port + 10000 (the cluster bus) is

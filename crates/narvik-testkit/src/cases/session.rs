@@ -10,7 +10,7 @@ use narvik_core::{
     Clock, Error, ManualClock, Narvik, NewSession, Session, SessionId, Timestamp, Token,
 };
 
-use super::{HOUR, data, fetch, manager, now, save, session, unique_user};
+use super::{HOUR, data, fetch, manager, now, save, session, unique_user, validates};
 use crate::wrap::{Call, Op, Wrapped};
 use crate::{TestData, TestSessionStore};
 
@@ -253,11 +253,8 @@ pub async fn validate_deletes_an_expired_session<S: TestSessionStore>(store: S) 
         .expect("create");
     clock.set(created.session.expires_at);
     assert!(
-        narvik
-            .validate_session(created.token.as_str())
-            .await
-            .expect("validate")
-            .is_none()
+        !validates(&narvik, &created.token).await,
+        "an expired session validated"
     );
     assert_eq!(
         fetch(narvik.store(), &created.session.id).await,
@@ -272,17 +269,30 @@ pub async fn validate_of_an_unknown_token_creates_nothing<S: TestSessionStore>(s
     let narvik = manager(store, &clock);
     let token = Token::generate().expect("os rng");
     assert!(
-        narvik
-            .validate_session(token.as_str())
-            .await
-            .expect("validate")
-            .is_none()
+        !validates(&narvik, &token).await,
+        "an unknown token validated"
     );
-    assert_eq!(fetch(narvik.store(), &token.session_id()).await, None);
+    assert_eq!(
+        fetch(narvik.store(), &token.session_id()).await,
+        None,
+        "validating an unknown token created a session"
+    );
 }
 
 /// 1,000 sessions created and validated concurrently: every one is there.
 pub async fn thousand_concurrent_creates_and_validates_lose_nothing<S: TestSessionStore>(store: S) {
+    let (narvik, _, created) = thousand_concurrent_creates(store).await;
+    for c in &created {
+        assert!(validates(&narvik, &c.token).await, "a session was lost");
+    }
+}
+
+/// Creates 1,000 sessions of ten users at once through [`Narvik`], each
+/// validated by its task as soon as it exists; returns the manager, the
+/// users and the sessions.
+pub(super) async fn thousand_concurrent_creates<S: TestSessionStore>(
+    store: S,
+) -> (Arc<Narvik<Arc<S>>>, Vec<String>, Vec<NewSession<TestData>>) {
     let clock = ManualClock::new(now());
     let narvik = Arc::new(manager(store, &clock));
     let users: Vec<String> = (0..10).map(|i| unique_user(&format!("crowd{i}"))).collect();
@@ -309,16 +319,7 @@ pub async fn thousand_concurrent_creates_and_validates_lose_nothing<S: TestSessi
     for task in tasks {
         created.push(task.await.expect("task panicked"));
     }
-    for c in &created {
-        assert!(
-            narvik
-                .validate_session(c.token.as_str())
-                .await
-                .expect("validate")
-                .is_some(),
-            "a session was lost"
-        );
-    }
+    (narvik, users, created)
 }
 
 /// After invalidation, validation returns nothing.
@@ -338,11 +339,7 @@ pub async fn validate_after_invalidate_is_none<S: TestSessionStore>(store: S) {
         .await
         .expect("invalidating twice must succeed");
     assert!(
-        narvik
-            .validate_session(created.token.as_str())
-            .await
-            .expect("validate")
-            .is_none(),
+        !validates(&narvik, &created.token).await,
         "an invalidated session validated"
     );
 }
@@ -392,11 +389,7 @@ pub(super) async fn race_validations_with_invalidations<S: TestSessionStore>(
     }
     for c in &created {
         assert!(
-            narvik
-                .validate_session(c.token.as_str())
-                .await
-                .expect("validate")
-                .is_none(),
+            !validates(&narvik, &c.token).await,
             "an invalidated session came back"
         );
         assert_eq!(fetch(narvik.store(), &c.session.id).await, None);
@@ -457,11 +450,7 @@ pub(super) async fn delete_before_the_extension<S: TestSessionStore>(store: S) -
         "the extension brought a deleted session back"
     );
     assert!(
-        narvik
-            .validate_session(created.token.as_str())
-            .await
-            .expect("validate")
-            .is_none(),
+        !validates(&narvik, &created.token).await,
         "a deleted session validated"
     );
     (inner, user)

@@ -3,15 +3,14 @@
 //! scenario and then check what the user's list says afterwards.
 
 use std::collections::HashSet;
-use std::sync::Arc;
 
-use narvik_core::{ManualClock, Session};
+use narvik_core::Session;
 
 use super::session::{
     delete_before_the_extension, delete_one_of_two, odd_user_ids,
-    race_validations_with_invalidations, refuse_a_duplicate,
+    race_validations_with_invalidations, refuse_a_duplicate, thousand_concurrent_creates,
 };
-use super::{HOUR, data, fetch, ids, manager, now, save, session, unique_user};
+use super::{HOUR, fetch, ids, now, save, session, unique_user};
 use crate::{TestData, TestUserSessionStore};
 
 crate::__cases!(user all);
@@ -196,29 +195,11 @@ pub async fn a_refused_duplicate_leaves_no_list_entry<S: TestUserSessionStore>(s
     );
 }
 
-/// Through [`Narvik`](narvik_core::Narvik): 1,000 sessions of ten users
-/// created concurrently are all in their users' lists.
+/// After [`thousand_concurrent_creates_and_validates_lose_nothing`](super::session::thousand_concurrent_creates_and_validates_lose_nothing)'s
+/// creates, every session is in its user's list.
 pub async fn thousand_concurrent_creates_are_all_listed<S: TestUserSessionStore>(store: S) {
-    let clock = ManualClock::new(now());
-    let narvik = Arc::new(manager(store, &clock));
-    let users: Vec<String> = (0..10).map(|i| unique_user(&format!("crowd{i}"))).collect();
-    let tasks: Vec<_> = (0..1000)
-        .map(|i| {
-            let narvik = Arc::clone(&narvik);
-            let user = users[i % users.len()].clone();
-            tokio::spawn(async move { narvik.create_session(user, data("c")).await })
-        })
-        .collect();
-    let mut created = HashSet::new();
-    for task in tasks {
-        created.insert(
-            task.await
-                .expect("task panicked")
-                .expect("create")
-                .session
-                .id,
-        );
-    }
+    let (narvik, users, created) = thousand_concurrent_creates(store).await;
+    let created: HashSet<_> = created.iter().map(|c| c.session.id).collect();
     let mut listed = HashSet::new();
     for user in &users {
         listed.extend(ids(&list(narvik.store(), user).await));
