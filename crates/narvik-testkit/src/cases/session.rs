@@ -1,6 +1,5 @@
 //! The `session` group: what every store must do, needing only
-//! [`SessionStore`](narvik_core::store::SessionStore) (for [`TestData`]),
-//! directly and through [`Narvik`].
+//! [`SessionStore`] (for [`TestData`]), directly and through [`Narvik`].
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -1,6 +1,7 @@
 //! The `user` group: listing and deleting a user's sessions, needing
-//! [`UserSessionStore`] as well. Some cases repeat a `session` case's
-//! scenario and then check what the user's list says afterwards.
+//! [`UserSessionStore`](narvik_core::store::UserSessionStore) as well.
+//! Some cases repeat a `session` case's scenario and then check what the
+//! user's list says afterwards.
 
 use std::collections::HashSet;
 
