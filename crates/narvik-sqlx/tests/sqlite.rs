@@ -79,7 +79,7 @@ impl Backend for Lite {
             .get_filename()
             .to_owned();
         let pools = [store.read_pool().clone(), store.write_pool().clone()];
-        Cleanup::new(store, move || {
+        Cleanup::new(store).on_drop(move || {
             support::run_detached(async move {
                 for pool in pools {
                     pool.close().await;

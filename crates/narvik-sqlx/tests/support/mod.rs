@@ -10,8 +10,7 @@ pub mod suite;
 use std::future::Future;
 use std::time::Duration;
 
-use narvik_core::store::{PurgeableStore, SessionStore, UserSessionStore};
-use narvik_core::{Error, Session, SessionId, Timestamp, Token};
+use narvik_core::{Session, Timestamp, Token};
 use narvik_sqlx::TableName;
 use narvik_sqlx::sqlx;
 
@@ -98,77 +97,9 @@ where
 }
 
 /// A store that runs a cleanup (dropping its table) when it is dropped,
-/// so each conformance case leaves nothing behind, even when it fails.
-pub struct Cleanup<S> {
-    store: S,
-    on_drop: Option<Box<dyn FnOnce() + Send + Sync>>,
-}
-
-impl<S> Cleanup<S> {
-    pub fn new(store: S, on_drop: impl FnOnce() + Send + Sync + 'static) -> Self {
-        Self {
-            store,
-            on_drop: Some(Box::new(on_drop)),
-        }
-    }
-
-    pub fn inner(&self) -> &S {
-        &self.store
-    }
-}
-
-impl<S> Drop for Cleanup<S> {
-    fn drop(&mut self) {
-        if let Some(cleanup) = self.on_drop.take() {
-            cleanup();
-        }
-    }
-}
-
-impl<S: SessionStore> SessionStore for Cleanup<S> {
-    type Data = S::Data;
-
-    async fn save_session(&self, session: &Session<S::Data>) -> Result<(), Error> {
-        self.store.save_session(session).await
-    }
-    async fn fetch_session(&self, id: &SessionId) -> Result<Option<Session<S::Data>>, Error> {
-        self.store.fetch_session(id).await
-    }
-    async fn update_session_expiry(
-        &self,
-        id: &SessionId,
-        expires_at: Timestamp,
-    ) -> Result<(), Error> {
-        self.store.update_session_expiry(id, expires_at).await
-    }
-    async fn delete_session(&self, id: &SessionId) -> Result<(), Error> {
-        self.store.delete_session(id).await
-    }
-}
-
-impl<S: UserSessionStore> UserSessionStore for Cleanup<S> {
-    async fn fetch_sessions_for_user(&self, user_id: &str) -> Result<Vec<Session<S::Data>>, Error> {
-        self.store.fetch_sessions_for_user(user_id).await
-    }
-    async fn delete_sessions_for_user(&self, user_id: &str) -> Result<(), Error> {
-        self.store.delete_sessions_for_user(user_id).await
-    }
-    async fn delete_other_sessions_for_user(
-        &self,
-        user_id: &str,
-        keep: &SessionId,
-    ) -> Result<(), Error> {
-        self.store
-            .delete_other_sessions_for_user(user_id, keep)
-            .await
-    }
-}
-
-impl<S: PurgeableStore> PurgeableStore for Cleanup<S> {
-    async fn delete_all_expired_sessions(&self, now: Timestamp) -> Result<u64, Error> {
-        self.store.delete_all_expired_sessions(now).await
-    }
-}
+/// so each case leaves nothing behind, even when it fails: the testkit's
+/// wrapper with a drop hook.
+pub type Cleanup<S> = narvik_testkit::wrap::Wrapped<S>;
 
 /// `store`, dropping `table` (quoted as `quoted`) through a connection of
 /// its own, made with `connect`, when the store is dropped.
@@ -181,7 +112,7 @@ where
     DB: sqlx::Database,
     for<'c> &'c mut DB::Connection: sqlx::Executor<'c, Database = DB>,
 {
-    Cleanup::new(store, move || {
+    Cleanup::new(store).on_drop(move || {
         run_detached(async move {
             let pool = match sqlx::pool::PoolOptions::<DB>::new()
                 .max_connections(1)
