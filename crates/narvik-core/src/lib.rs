@@ -45,6 +45,10 @@
 //!   [`store::CallbackStore`].
 //! - [`Clock`], [`Timestamp`]: time, injectable for tests.
 //! - [`Error`]: the one error type.
+//! - `PurgeTask` (feature `tokio`): purges expired sessions of any
+//!   [`PurgeableStore`](store::PurgeableStore) in the background on a
+//!   period. The only part of the crate that needs a runtime, so it is
+//!   optional.
 //!
 //! # Security
 //!
@@ -61,6 +65,8 @@ mod config;
 mod cookies;
 mod error;
 mod manager;
+#[cfg(feature = "tokio")]
+mod purge;
 mod session;
 mod session_id;
 pub mod store;
@@ -75,6 +81,9 @@ pub use config::{
 };
 pub use error::{BoxError, ConfigError, Error, Redacted};
 pub use manager::Narvik;
+#[cfg(feature = "tokio")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
+pub use purge::PurgeTask;
 pub use session::{NewSession, Session, ValidSession};
 pub use session_id::{SESSION_ID_BYTES, SESSION_ID_LEN, SessionId};
 pub use time::{Clock, ManualClock, SystemClock, Timestamp};

@@ -117,8 +117,6 @@ mod schema;
 mod statements;
 #[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
 mod store;
-
-mod purge;
 mod table;
 
 #[cfg(feature = "mysql")]
@@ -140,7 +138,10 @@ pub use sqlite::SqliteStore;
 
 #[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
 pub use dialect::Dialect;
-pub use purge::PurgeTask;
+/// The background purge: the same type as `narvik_core::PurgeTask`, which
+/// serves any store; re-exported here so code that imports it from this
+/// crate keeps working.
+pub use narvik_core::PurgeTask;
 #[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
 pub use store::SqlStore;
 pub use table::{InvalidTableName, TableName};

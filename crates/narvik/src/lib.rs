@@ -49,9 +49,14 @@
 //!
 //! | feature | module | what |
 //! |---|---|---|
-//! | `sqlite`, `postgres`, `mysql` | `narvik::sqlx` | SQL stores on sqlx |
-//! | `redis` | `narvik::redis` | Redis and Redis Cluster |
+//! | `tokio` | `narvik::PurgeTask` | background purge of expired sessions, any store |
+//! | `sqlite`, `postgres`, `mysql` | `narvik::sqlx` | SQL stores on sqlx (and `tokio`) |
+//! | `redis` | `narvik::redis` | Redis and Redis Cluster (and `tokio`) |
 //! | `axum` | `narvik::axum` | tower layer, extractors, CSRF origin check |
+//!
+//! Every store feature turns on `tokio`, since those stores run on tokio
+//! anyway; an application on [`store::MemoryStore`] or a store of its own
+//! asks for `tokio` to get the purge task.
 //!
 //! # Security
 //!

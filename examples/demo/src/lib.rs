@@ -12,9 +12,9 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use narvik::axum::{CurrentSession, NarvikLayer, SessionManager};
-use narvik::sqlx::{MySqlStore, PostgresStore, PurgeTask, SqliteStore};
+use narvik::sqlx::{MySqlStore, PostgresStore, SqliteStore};
 use narvik::store::DynSessionStore;
-use narvik::{Config, Narvik, SessionId};
+use narvik::{Config, Narvik, PurgeTask, SessionId};
 use serde::{Deserialize, Serialize};
 
 pub mod pages;

@@ -1,6 +1,8 @@
-//! A background task that purges expired sessions on a period.
+//! A background task that purges expired sessions on a period (feature
+//! `tokio`).
 //!
-//! Works with any [`PurgeableStore`], not only this crate's. Each run calls
+//! Works with any [`PurgeableStore`]: [`MemoryStore`](crate::store::MemoryStore),
+//! the SQL and Redis stores, a store of your own. Each run calls
 //! [`PurgeableStore::delete_all_expired_sessions`] with the clock's `now`
 //! (never the database's clock, so the boundary is narvik's: `expires_at <=
 //! now` is expired). A failed run is logged with `tracing` and retried on
@@ -9,11 +11,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use narvik_core::store::PurgeableStore;
-use narvik_core::{Clock, SystemClock};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tokio::time::MissedTickBehavior;
+
+use crate::store::PurgeableStore;
+use crate::{Clock, SystemClock};
 
 /// The handle of a running purge task.
 ///
@@ -21,20 +24,25 @@ use tokio::time::MissedTickBehavior;
 /// handle stops it too, without waiting. A purge in progress is never cut
 /// off mid-statement: the task stops between runs.
 ///
-/// ```no_run
-/// # async fn demo() -> Result<(), narvik_core::Error> {
+/// The task needs a tokio runtime with its time driver (tokio's `time`
+/// feature, on in any `#[tokio::main]` runtime).
+///
+/// ```
 /// use std::sync::Arc;
 /// use std::time::Duration;
-/// use narvik_sqlx::{PurgeTask, SqliteStore};
+/// use narvik_core::{Narvik, PurgeTask, store::MemoryStore};
 ///
-/// let store = Arc::new(SqliteStore::<()>::open("sessions.db").await?);
-/// store.migrate().await?;
-/// let purge = PurgeTask::spawn(Arc::clone(&store), Duration::from_secs(600));
-/// // ... serve requests ...
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let store = Arc::new(MemoryStore::<()>::new());
+/// let narvik = Narvik::new(Arc::clone(&store));
+/// let purge = PurgeTask::spawn(store, Duration::from_secs(600));
+/// // ... serve requests with `narvik` ...
+/// # let _ = narvik;
 /// purge.shutdown().await;
-/// # Ok(())
 /// # }
 /// ```
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
 #[derive(Debug)]
 #[must_use = "dropping the handle stops the task"]
 pub struct PurgeTask {
@@ -44,7 +52,9 @@ pub struct PurgeTask {
 
 impl PurgeTask {
     /// Spawns a task on the current tokio runtime that purges `store` every
-    /// `period`, the first time right away, using the system clock.
+    /// `period`, the first time right away, using the system clock. The
+    /// period is counted from the end of each run, so a purge slower than
+    /// the period is never followed by another at once.
     ///
     /// # Panics
     ///
@@ -70,8 +80,7 @@ impl PurgeTask {
     {
         let (stop, mut stopped) = oneshot::channel::<()>();
         let mut ticks = tokio::time::interval(period);
-        // After a slow purge, wait a whole period again rather than
-        // running back-to-back purges to catch up.
+        // A stalled runtime catches up with one run, not a burst.
         ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
         let task = tokio::spawn(async move {
             loop {
@@ -89,6 +98,10 @@ impl PurgeTask {
                         );
                     }
                 }
+                // The next run is a whole period after this one ended: a
+                // purge slower than the period must not run back to back
+                // (which the missed tick alone would do once).
+                ticks.reset();
             }
         });
         Self {
