@@ -5,28 +5,20 @@
 //! Narvik, a configuration that browsers would reject or that cannot work
 //! is refused by [`ConfigBuilder::build`] with a [`ConfigError`] naming the
 //! setting and the rule.
+//!
+//! The session settings are checked here; the cookie settings, their rules
+//! and the cookies made from them live in `cookies.rs`, which a [`Config`]
+//! holds and hands its cookie calls to.
 
 use std::time::Duration;
 
-pub use cookie::SameSite;
+use cookie::Cookie;
 
-use crate::ConfigError;
-use crate::token::TOKEN_LEN;
+use crate::cookies::{CookieOptions, CookieSettings};
+use crate::{ConfigError, SameSite, Timestamp, Token};
 
 /// Narvik's default session length: 30 days.
 pub const DEFAULT_SESSION_LENGTH: Duration = Duration::from_secs(30 * 24 * 60 * 60);
-
-/// Narvik's default cookie name.
-pub const DEFAULT_COOKIE_NAME: &str = "narvik_session";
-
-/// The longest cookie lifetime browsers honour (RFC 6265bis 5.5: user agents
-/// cap Max-Age and Expires at 400 days).
-pub const MAX_COOKIE_MAX_AGE: Duration = Duration::from_secs(400 * 24 * 60 * 60);
-
-/// RFC 6265bis 5.6: user agents ignore a cookie whose name plus value is over
-/// 4096 bytes, and an attribute value over 1024 bytes.
-const MAX_NAME_AND_VALUE: usize = 4096;
-const MAX_ATTRIBUTE_VALUE: usize = 1024;
 
 /// A checked configuration. Build one with [`Config::builder`];
 /// [`Config::default`] is Narvik's defaults.
@@ -47,21 +39,7 @@ const MAX_ATTRIBUTE_VALUE: usize = 1024;
 pub struct Config {
     session_length: Duration,
     absolute_lifetime: Option<Duration>,
-    cookie: CookieConfig,
-}
-
-/// The cookie half of a [`Config`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct CookieConfig {
-    pub(crate) name: String,
-    /// Whole seconds, as written in `Max-Age`.
-    pub(crate) max_age_secs: i64,
-    pub(crate) secure: bool,
-    pub(crate) domain: Option<String>,
-    pub(crate) path: String,
-    pub(crate) same_site: SameSite,
-    /// The `Set-Cookie` texts, formatted once from the fields above.
-    pub(crate) headers: crate::cookies::HeaderTemplates,
+    cookie: CookieSettings,
 }
 
 impl Default for Config {
@@ -69,14 +47,7 @@ impl Default for Config {
         Self {
             session_length: DEFAULT_SESSION_LENGTH,
             absolute_lifetime: None,
-            cookie: CookieConfig::new(
-                DEFAULT_COOKIE_NAME.to_owned(),
-                whole_secs(DEFAULT_SESSION_LENGTH),
-                true,
-                None,
-                "/".to_owned(),
-                SameSite::Lax,
-            ),
+            cookie: CookieSettings::defaults(DEFAULT_SESSION_LENGTH),
         }
     }
 }
@@ -103,41 +74,116 @@ impl Config {
     /// The session cookie's name.
     #[must_use]
     pub fn cookie_name(&self) -> &str {
-        &self.cookie.name
+        self.cookie.name()
     }
 
     /// The cookie's `Max-Age`, in whole seconds.
     #[must_use]
     pub fn cookie_max_age(&self) -> Duration {
-        Duration::from_secs(self.cookie.max_age_secs.unsigned_abs())
+        self.cookie.max_age()
     }
 
     /// Whether the cookie carries `Secure`.
     #[must_use]
     pub fn secure(&self) -> bool {
-        self.cookie.secure
+        self.cookie.secure()
     }
 
     /// The cookie's `Domain`, if set.
     #[must_use]
     pub fn domain(&self) -> Option<&str> {
-        self.cookie.domain.as_deref()
+        self.cookie.domain()
     }
 
     /// The cookie's `Path`.
     #[must_use]
     pub fn path(&self) -> &str {
-        &self.cookie.path
+        self.cookie.path()
     }
 
     /// The cookie's `SameSite`.
     #[must_use]
     pub fn same_site(&self) -> SameSite {
-        self.cookie.same_site
+        self.cookie.same_site()
     }
 
-    pub(crate) fn cookie(&self) -> &CookieConfig {
-        &self.cookie
+    /// The session cookie for `token` (Narvik's `createCookie`): the
+    /// configured name, the token as value, `HttpOnly` always, `Secure`,
+    /// `Domain`, `Path`, `SameSite` as configured and `Max-Age` in whole
+    /// seconds. Never `Expires`.
+    #[must_use]
+    pub fn create_cookie(&self, token: &Token) -> Cookie<'static> {
+        self.cookie.create_cookie(token)
+    }
+
+    /// The `Set-Cookie` header value for `token`: the same text as
+    /// `create_cookie(token).to_string()`, from a template the `cookie`
+    /// crate formatted when the configuration was built.
+    ///
+    /// ```
+    /// let config = narvik_core::Config::default();
+    /// let token = narvik_core::Token::generate()?;
+    /// assert_eq!(
+    ///     config.create_cookie_header(&token),
+    ///     config.create_cookie(&token).to_string()
+    /// );
+    /// # Ok::<(), narvik_core::Error>(())
+    /// ```
+    #[must_use]
+    pub fn create_cookie_header(&self, token: &Token) -> String {
+        self.cookie.create_cookie_header(token)
+    }
+
+    /// The `Set-Cookie` header value for a session's `token`, seen at
+    /// `now`, that does not outlive the session: the text of
+    /// [`create_cookie_header`](Self::create_cookie_header) unless the
+    /// session ends (`expires_at`) before the configured `Max-Age` runs
+    /// out, and then the same cookie with `Max-Age` the seconds left,
+    /// rounded up (0 once it has ended). An absolute lifetime
+    /// ([`ConfigBuilder::absolute_lifetime`]) or a `cookie_max_age`
+    /// longer than the session can leave less than the configured age.
+    ///
+    /// Rounding up means a cookie made a few milliseconds after its
+    /// session was (a sign-in, a refresh) keeps the full configured
+    /// `Max-Age`; it can outlast the session by under a second, which the
+    /// server's own expiry check covers.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use narvik_core::{Config, Timestamp, Token};
+    ///
+    /// let config = Config::default(); // 30 days
+    /// let token = Token::generate()?;
+    /// let now = Timestamp::now();
+    /// let full = config.session_cookie_header(&token, now + Duration::from_secs(40 * 86_400), now);
+    /// assert_eq!(full, config.create_cookie_header(&token));
+    /// let capped = config.session_cookie_header(&token, now + Duration::from_millis(3_599_001), now);
+    /// assert!(capped.contains("Max-Age=3600"), "{capped}");
+    /// # Ok::<(), narvik_core::Error>(())
+    /// ```
+    #[must_use]
+    pub fn session_cookie_header(
+        &self,
+        token: &Token,
+        expires_at: Timestamp,
+        now: Timestamp,
+    ) -> String {
+        self.cookie.session_cookie_header(token, expires_at, now)
+    }
+
+    /// The `Set-Cookie` header value that clears the session cookie: the
+    /// text of `create_blank_cookie().to_string()`, formatted once.
+    #[must_use]
+    pub fn blank_cookie_header(&self) -> &str {
+        self.cookie.blank_cookie_header()
+    }
+
+    /// The cookie that clears the session cookie (Narvik's
+    /// `createBlankCookie`): same name, `Path`, `Domain`, `Secure` and
+    /// `SameSite`, empty value, `Max-Age=0`.
+    #[must_use]
+    pub fn create_blank_cookie(&self) -> Cookie<'static> {
+        self.cookie.create_blank_cookie()
     }
 }
 
@@ -147,12 +193,7 @@ impl Config {
 pub struct ConfigBuilder {
     session_length: Option<Duration>,
     absolute_lifetime: Option<Duration>,
-    cookie_name: Option<String>,
-    cookie_max_age: Option<Duration>,
-    secure: Option<bool>,
-    domain: Option<String>,
-    path: Option<String>,
-    same_site: Option<SameSite>,
+    cookie: CookieOptions,
 }
 
 impl ConfigBuilder {
@@ -176,7 +217,7 @@ impl ConfigBuilder {
     /// A `__Host-` name needs `Secure`, `Path=/` and no `Domain`; a
     /// `__Secure-` name needs `Secure`.
     pub fn cookie_name(mut self, name: impl Into<String>) -> Self {
-        self.cookie_name = Some(name.into());
+        self.cookie.name = Some(name.into());
         self
     }
 
@@ -184,33 +225,33 @@ impl ConfigBuilder {
     /// session length. Written in whole seconds (rounded down), so it must
     /// be at least one second, and at most 400 days, the most browsers keep.
     pub fn cookie_max_age(mut self, max_age: Duration) -> Self {
-        self.cookie_max_age = Some(max_age);
+        self.cookie.max_age = Some(max_age);
         self
     }
 
     /// Whether the cookie carries `Secure`; default true. Turn it off only
     /// for local development over plain HTTP.
     pub fn secure(mut self, secure: bool) -> Self {
-        self.secure = Some(secure);
+        self.cookie.secure = Some(secure);
         self
     }
 
     /// Cookie `Domain`; default unset (the cookie goes only to the host
     /// that set it, which is safest).
     pub fn domain(mut self, domain: impl Into<String>) -> Self {
-        self.domain = Some(domain.into());
+        self.cookie.domain = Some(domain.into());
         self
     }
 
     /// Cookie `Path`; default `/`.
     pub fn path(mut self, path: impl Into<String>) -> Self {
-        self.path = Some(path.into());
+        self.cookie.path = Some(path.into());
         self
     }
 
     /// Cookie `SameSite`; default `Lax`. `None` requires `Secure`.
     pub fn same_site(mut self, same_site: SameSite) -> Self {
-        self.same_site = Some(same_site);
+        self.cookie.same_site = Some(same_site);
         self
     }
 
@@ -227,98 +268,17 @@ impl ConfigBuilder {
     /// `__Host-` with a `Domain`, a path other than `/` or without `Secure`;
     /// `__Secure-` without `Secure`.
     pub fn build(self) -> Result<Config, ConfigError> {
-        let defaults = Config::default();
-        let session_length = self.session_length.unwrap_or(defaults.session_length);
+        let session_length = self.session_length.unwrap_or(DEFAULT_SESSION_LENGTH);
         check_millis("session_length", session_length)?;
         if let Some(cap) = self.absolute_lifetime {
             check_millis("absolute_lifetime", cap)?;
         }
-
-        let name = self.cookie_name.unwrap_or(defaults.cookie.name);
-        check_cookie_name(&name)?;
-
-        let (max_age_field, max_age) = match self.cookie_max_age {
-            Some(max_age) => ("cookie_max_age", max_age),
-            // The default follows the session length; name the setting the
-            // user actually chose when that does not make a usable cookie.
-            None => ("session_length", session_length),
-        };
-        if max_age < Duration::from_secs(1) {
-            return Err(ConfigError::new(
-                max_age_field,
-                "makes a cookie Max-Age under one second, which would delete the cookie; \
-                 set cookie_max_age to at least one second",
-            ));
-        }
-        if max_age > MAX_COOKIE_MAX_AGE {
-            return Err(ConfigError::new(
-                max_age_field,
-                "makes a cookie Max-Age over 400 days, which browsers cap \
-                 (RFC 6265bis 5.5); set cookie_max_age to 400 days or less",
-            ));
-        }
-
-        let secure = self.secure.unwrap_or(defaults.cookie.secure);
-        let same_site = self.same_site.unwrap_or(defaults.cookie.same_site);
-        let path = self.path.unwrap_or(defaults.cookie.path);
-        check_attribute("path", &path)?;
-        if !path.starts_with('/') {
-            return Err(ConfigError::new("path", "must start with `/`"));
-        }
-        let domain = self.domain;
-        if let Some(domain) = &domain {
-            check_domain(domain)?;
-        }
-
-        if same_site == SameSite::None && !secure {
-            return Err(ConfigError::new(
-                "same_site",
-                "SameSite=None requires Secure; browsers reject the cookie otherwise",
-            ));
-        }
-        // RFC 6265bis 4.1.3: the prefixes are matched case-insensitively.
-        if has_prefix(&name, "__Host-") {
-            if !secure {
-                return Err(ConfigError::new(
-                    "secure",
-                    "must be true for a `__Host-` cookie (RFC 6265bis 4.1.3.2)",
-                ));
-            }
-            if domain.is_some() {
-                return Err(ConfigError::new(
-                    "domain",
-                    "must not be set for a `__Host-` cookie (RFC 6265bis 4.1.3.2)",
-                ));
-            }
-            if path != "/" {
-                return Err(ConfigError::new(
-                    "path",
-                    "must be `/` for a `__Host-` cookie (RFC 6265bis 4.1.3.2)",
-                ));
-            }
-        }
-        if has_prefix(&name, "__Secure-") && !secure {
-            return Err(ConfigError::new(
-                "secure",
-                "must be true for a `__Secure-` cookie (RFC 6265bis 4.1.3.1)",
-            ));
-        }
-
         Ok(Config {
             session_length,
             absolute_lifetime: self.absolute_lifetime,
-            cookie: CookieConfig::new(name, whole_secs(max_age), secure, domain, path, same_site),
+            cookie: self.cookie.check(session_length)?,
         })
     }
-}
-
-fn whole_secs(duration: Duration) -> i64 {
-    i64::try_from(duration.as_secs()).unwrap_or(i64::MAX)
-}
-
-fn has_prefix(name: &str, prefix: &str) -> bool {
-    name.get(..prefix.len())
-        .is_some_and(|head| head.eq_ignore_ascii_case(prefix))
 }
 
 fn check_millis(field: &'static str, duration: Duration) -> Result<(), ConfigError> {
@@ -338,67 +298,10 @@ fn check_millis(field: &'static str, duration: Duration) -> Result<(), ConfigErr
     Ok(())
 }
 
-/// RFC 6265 4.1.1: cookie-name = token (RFC 2616 2.2), i.e. one or more
-/// visible ASCII characters other than separators.
-fn check_cookie_name(name: &str) -> Result<(), ConfigError> {
-    let tchar = |b: u8| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b);
-    if name.is_empty() || !name.bytes().all(tchar) {
-        return Err(ConfigError::new(
-            "cookie_name",
-            "must be a non-empty RFC 6265 token: letters, digits and !#$%&'*+-.^_`|~",
-        ));
-    }
-    if name.len() + 1 + TOKEN_LEN > MAX_NAME_AND_VALUE {
-        return Err(ConfigError::new(
-            "cookie_name",
-            "is too long: name and value together must fit in 4096 bytes (RFC 6265bis 5.6)",
-        ));
-    }
-    Ok(())
-}
-
-/// An attribute value may not hold `;` or control characters, and browsers
-/// ignore one over 1024 bytes (RFC 6265bis 4.1.1 and 5.6).
-fn check_attribute(field: &'static str, value: &str) -> Result<(), ConfigError> {
-    if value.len() > MAX_ATTRIBUTE_VALUE {
-        return Err(ConfigError::new(field, "must be at most 1024 bytes"));
-    }
-    if value
-        .bytes()
-        .any(|b| b == b';' || b.is_ascii_control() || !b.is_ascii())
-    {
-        return Err(ConfigError::new(
-            field,
-            "must not contain `;`, control characters or non-ASCII characters",
-        ));
-    }
-    Ok(())
-}
-
-/// A domain is a host name: ASCII letters, digits, `-` and `.` (IDNs in
-/// their punycode form), optionally with a leading dot.
-fn check_domain(domain: &str) -> Result<(), ConfigError> {
-    check_attribute("domain", domain)?;
-    let host = domain.strip_prefix('.').unwrap_or(domain);
-    let label_ok = |label: &str| {
-        !label.is_empty()
-            && label
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-')
-    };
-    if host.is_empty() || !host.split('.').all(label_ok) {
-        return Err(ConfigError::new(
-            "domain",
-            "must be a host name of ASCII letters, digits, `-` and `.` \
-             (internationalised names in punycode)",
-        ));
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::MAX_COOKIE_MAX_AGE;
 
     fn refused(builder: ConfigBuilder) -> ConfigError {
         builder

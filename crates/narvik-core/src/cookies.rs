@@ -1,21 +1,152 @@
-//! The session cookie and the blank cookie that clears it, built with the
-//! `cookie` crate from a checked [`Config`].
+//! The session cookie: its settings, the RFC 6265bis rules they must meet,
+//! and the cookies and `Set-Cookie` texts made from them, built with the
+//! `cookie` crate.
+//!
+//! [`Config`](crate::Config) holds one [`CookieSettings`] and hands these
+//! calls to it; this module knows nothing of sessions beyond the token and
+//! the expiry it is given.
 //!
 //! A server sends the session cookie as a `Set-Cookie` header on every
 //! sign-in and refresh, and formatting a [`Cookie`] attribute by attribute
 //! each time was about a tenth of an axum sign-in's instructions. So the
 //! header text is also kept ready-made: formatted once by the `cookie`
-//! crate when the configuration is built, with only the token to fill in.
+//! crate when the settings are checked, with only the token to fill in.
+
+use std::time::Duration;
 
 use cookie::Cookie;
+pub use cookie::SameSite;
 
-use crate::config::CookieConfig;
-use crate::{Config, SameSite, Timestamp, Token};
+use crate::token::TOKEN_LEN;
+use crate::{ConfigError, Timestamp, Token};
+
+/// Narvik's default cookie name.
+pub const DEFAULT_COOKIE_NAME: &str = "narvik_session";
+
+/// The longest cookie lifetime browsers honour (RFC 6265bis 5.5: user agents
+/// cap Max-Age and Expires at 400 days).
+pub const MAX_COOKIE_MAX_AGE: Duration = Duration::from_secs(400 * 24 * 60 * 60);
+
+/// RFC 6265bis 5.6: user agents ignore a cookie whose name plus value is over
+/// 4096 bytes, and an attribute value over 1024 bytes.
+const MAX_NAME_AND_VALUE: usize = 4096;
+const MAX_ATTRIBUTE_VALUE: usize = 1024;
+
+/// Cookie settings as [`ConfigBuilder`](crate::ConfigBuilder) collects them;
+/// `None` is Narvik's default.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct CookieOptions {
+    pub(crate) name: Option<String>,
+    pub(crate) max_age: Option<Duration>,
+    pub(crate) secure: Option<bool>,
+    pub(crate) domain: Option<String>,
+    pub(crate) path: Option<String>,
+    pub(crate) same_site: Option<SameSite>,
+}
+
+impl CookieOptions {
+    /// Checks every setting, in the order the builder documents, and makes
+    /// the settings. `session_length` is the default `Max-Age`.
+    pub(crate) fn check(self, session_length: Duration) -> Result<CookieSettings, ConfigError> {
+        let name = self.name.unwrap_or_else(|| DEFAULT_COOKIE_NAME.to_owned());
+        check_cookie_name(&name)?;
+
+        let (max_age_field, max_age) = match self.max_age {
+            Some(max_age) => ("cookie_max_age", max_age),
+            // The default follows the session length; name the setting the
+            // user actually chose when that does not make a usable cookie.
+            None => ("session_length", session_length),
+        };
+        if max_age < Duration::from_secs(1) {
+            return Err(ConfigError::new(
+                max_age_field,
+                "makes a cookie Max-Age under one second, which would delete the cookie; \
+                 set cookie_max_age to at least one second",
+            ));
+        }
+        if max_age > MAX_COOKIE_MAX_AGE {
+            return Err(ConfigError::new(
+                max_age_field,
+                "makes a cookie Max-Age over 400 days, which browsers cap \
+                 (RFC 6265bis 5.5); set cookie_max_age to 400 days or less",
+            ));
+        }
+
+        let secure = self.secure.unwrap_or(true);
+        let same_site = self.same_site.unwrap_or(SameSite::Lax);
+        let path = self.path.unwrap_or_else(|| "/".to_owned());
+        check_attribute("path", &path)?;
+        if !path.starts_with('/') {
+            return Err(ConfigError::new("path", "must start with `/`"));
+        }
+        let domain = self.domain;
+        if let Some(domain) = &domain {
+            check_domain(domain)?;
+        }
+
+        if same_site == SameSite::None && !secure {
+            return Err(ConfigError::new(
+                "same_site",
+                "SameSite=None requires Secure; browsers reject the cookie otherwise",
+            ));
+        }
+        // RFC 6265bis 4.1.3: the prefixes are matched case-insensitively.
+        if has_prefix(&name, "__Host-") {
+            if !secure {
+                return Err(ConfigError::new(
+                    "secure",
+                    "must be true for a `__Host-` cookie (RFC 6265bis 4.1.3.2)",
+                ));
+            }
+            if domain.is_some() {
+                return Err(ConfigError::new(
+                    "domain",
+                    "must not be set for a `__Host-` cookie (RFC 6265bis 4.1.3.2)",
+                ));
+            }
+            if path != "/" {
+                return Err(ConfigError::new(
+                    "path",
+                    "must be `/` for a `__Host-` cookie (RFC 6265bis 4.1.3.2)",
+                ));
+            }
+        }
+        if has_prefix(&name, "__Secure-") && !secure {
+            return Err(ConfigError::new(
+                "secure",
+                "must be true for a `__Secure-` cookie (RFC 6265bis 4.1.3.1)",
+            ));
+        }
+
+        Ok(CookieSettings::new(
+            name,
+            whole_secs(max_age),
+            secure,
+            domain,
+            path,
+            same_site,
+        ))
+    }
+}
+
+/// Checked cookie settings, with their `Set-Cookie` texts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct CookieSettings {
+    name: String,
+    /// Whole seconds, as written in `Max-Age`.
+    max_age_secs: i64,
+    secure: bool,
+    domain: Option<String>,
+    path: String,
+    same_site: SameSite,
+    /// The `Set-Cookie` texts, formatted once from the fields above.
+    headers: HeaderTemplates,
+}
 
 /// The `Set-Cookie` texts of a cookie configuration, made once by the
 /// `cookie` crate's own formatting.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct HeaderTemplates {
+struct HeaderTemplates {
     /// `name=`: what precedes the token.
     prefix: String,
     /// Everything after the token: `; HttpOnly; ...; Max-Age=N`.
@@ -24,8 +155,21 @@ pub(crate) struct HeaderTemplates {
     blank: String,
 }
 
-impl CookieConfig {
-    pub(crate) fn new(
+impl CookieSettings {
+    /// Narvik's defaults, with `Max-Age` the session length `max_age`
+    /// (which the caller has checked makes a valid cookie).
+    pub(crate) fn defaults(max_age: Duration) -> Self {
+        Self::new(
+            DEFAULT_COOKIE_NAME.to_owned(),
+            whole_secs(max_age),
+            true,
+            None,
+            "/".to_owned(),
+            SameSite::Lax,
+        )
+    }
+
+    fn new(
         name: String,
         max_age_secs: i64,
         secure: bool,
@@ -33,7 +177,7 @@ impl CookieConfig {
         path: String,
         same_site: SameSite,
     ) -> Self {
-        let mut config = Self {
+        let mut settings = Self {
             name,
             max_age_secs,
             secure,
@@ -49,15 +193,41 @@ impl CookieConfig {
         // The value is written verbatim between `name=` and the first
         // attribute, so an empty value splits the text at that point. A
         // token is base32, which the `cookie` crate writes as it is.
-        let prefix = format!("{}=", config.name);
-        let empty = config.cookie_with(String::new(), max_age_secs).to_string();
+        let prefix = format!("{}=", settings.name);
+        let empty = settings
+            .cookie_with(String::new(), max_age_secs)
+            .to_string();
         let suffix = empty.strip_prefix(&prefix).unwrap_or(&empty).to_owned();
-        config.headers = HeaderTemplates {
-            blank: config.cookie_with(String::new(), 0).to_string(),
+        settings.headers = HeaderTemplates {
+            blank: settings.cookie_with(String::new(), 0).to_string(),
             prefix,
             suffix,
         };
-        config
+        settings
+    }
+
+    pub(crate) fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub(crate) fn max_age(&self) -> Duration {
+        Duration::from_secs(self.max_age_secs.unsigned_abs())
+    }
+
+    pub(crate) fn secure(&self) -> bool {
+        self.secure
+    }
+
+    pub(crate) fn domain(&self) -> Option<&str> {
+        self.domain.as_deref()
+    }
+
+    pub(crate) fn path(&self) -> &str {
+        &self.path
+    }
+
+    pub(crate) fn same_site(&self) -> SameSite {
+        self.same_site
     }
 
     fn cookie_with(&self, value: String, max_age_secs: i64) -> Cookie<'static> {
@@ -72,35 +242,16 @@ impl CookieConfig {
         }
         builder.build()
     }
-}
 
-impl Config {
-    /// The session cookie for `token` (Narvik's `createCookie`): the
-    /// configured name, the token as value, `HttpOnly` always, `Secure`,
-    /// `Domain`, `Path`, `SameSite` as configured and `Max-Age` in whole
-    /// seconds. Never `Expires`.
-    #[must_use]
-    pub fn create_cookie(&self, token: &Token) -> Cookie<'static> {
-        let c = self.cookie();
-        c.cookie_with(token.as_str().to_owned(), c.max_age_secs)
+    /// See [`Config::create_cookie`](crate::Config::create_cookie).
+    pub(crate) fn create_cookie(&self, token: &Token) -> Cookie<'static> {
+        self.cookie_with(token.as_str().to_owned(), self.max_age_secs)
     }
 
-    /// The `Set-Cookie` header value for `token`: the same text as
-    /// `create_cookie(token).to_string()`, from a template the `cookie`
-    /// crate formatted when the configuration was built.
-    ///
-    /// ```
-    /// let config = narvik_core::Config::default();
-    /// let token = narvik_core::Token::generate()?;
-    /// assert_eq!(
-    ///     config.create_cookie_header(&token),
-    ///     config.create_cookie(&token).to_string()
-    /// );
-    /// # Ok::<(), narvik_core::Error>(())
-    /// ```
-    #[must_use]
-    pub fn create_cookie_header(&self, token: &Token) -> String {
-        let t = &self.cookie().headers;
+    /// See [`Config::create_cookie_header`](crate::Config::create_cookie_header).
+    #[inline]
+    pub(crate) fn create_cookie_header(&self, token: &Token) -> String {
+        let t = &self.headers;
         let token = token.as_str();
         let mut header = String::with_capacity(t.prefix.len() + token.len() + t.suffix.len());
         header.push_str(&t.prefix);
@@ -109,76 +260,119 @@ impl Config {
         header
     }
 
-    /// The `Set-Cookie` header value for a session's `token`, seen at
-    /// `now`, that does not outlive the session: the text of
-    /// [`create_cookie_header`](Self::create_cookie_header) unless the
-    /// session ends (`expires_at`) before the configured `Max-Age` runs
-    /// out, and then the same cookie with `Max-Age` the seconds left,
-    /// rounded up (0 once it has ended). An absolute lifetime
-    /// ([`crate::ConfigBuilder::absolute_lifetime`]) or a `cookie_max_age`
-    /// longer than the session can leave less than the configured age.
-    ///
-    /// Rounding up means a cookie made a few milliseconds after its
-    /// session was (a sign-in, a refresh) keeps the full configured
-    /// `Max-Age`; it can outlast the session by under a second, which the
-    /// server's own expiry check covers.
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// use narvik_core::{Config, Timestamp, Token};
-    ///
-    /// let config = Config::default(); // 30 days
-    /// let token = Token::generate()?;
-    /// let now = Timestamp::now();
-    /// let full = config.session_cookie_header(&token, now + Duration::from_secs(40 * 86_400), now);
-    /// assert_eq!(full, config.create_cookie_header(&token));
-    /// let capped = config.session_cookie_header(&token, now + Duration::from_millis(3_599_001), now);
-    /// assert!(capped.contains("Max-Age=3600"), "{capped}");
-    /// # Ok::<(), narvik_core::Error>(())
-    /// ```
-    #[must_use]
-    pub fn session_cookie_header(
+    /// See [`Config::session_cookie_header`](crate::Config::session_cookie_header).
+    #[inline]
+    pub(crate) fn session_cookie_header(
         &self,
         token: &Token,
         expires_at: Timestamp,
         now: Timestamp,
     ) -> String {
-        let c = self.cookie();
         let left_ms = expires_at
             .as_unix_millis()
             .saturating_sub(now.as_unix_millis());
         let left_secs = left_ms.saturating_add(999).div_euclid(1000).max(0);
-        if left_secs >= c.max_age_secs {
+        if left_secs >= self.max_age_secs {
             self.create_cookie_header(token)
         } else {
-            c.cookie_with(token.as_str().to_owned(), left_secs)
+            self.cookie_with(token.as_str().to_owned(), left_secs)
                 .to_string()
         }
     }
 
-    /// The `Set-Cookie` header value that clears the session cookie: the
-    /// text of `create_blank_cookie().to_string()`, formatted once.
-    #[must_use]
-    pub fn blank_cookie_header(&self) -> &str {
-        &self.cookie().headers.blank
+    /// See [`Config::blank_cookie_header`](crate::Config::blank_cookie_header).
+    #[inline]
+    pub(crate) fn blank_cookie_header(&self) -> &str {
+        &self.headers.blank
     }
 
-    /// The cookie that clears the session cookie (Narvik's
-    /// `createBlankCookie`): same name, `Path`, `Domain`, `Secure` and
-    /// `SameSite`, empty value, `Max-Age=0`.
-    #[must_use]
-    pub fn create_blank_cookie(&self) -> Cookie<'static> {
-        self.cookie().cookie_with(String::new(), 0)
+    /// See [`Config::create_blank_cookie`](crate::Config::create_blank_cookie).
+    pub(crate) fn create_blank_cookie(&self) -> Cookie<'static> {
+        self.cookie_with(String::new(), 0)
     }
+}
+
+fn whole_secs(duration: Duration) -> i64 {
+    i64::try_from(duration.as_secs()).unwrap_or(i64::MAX)
+}
+
+fn has_prefix(name: &str, prefix: &str) -> bool {
+    name.get(..prefix.len())
+        .is_some_and(|head| head.eq_ignore_ascii_case(prefix))
+}
+
+/// RFC 6265 4.1.1: cookie-name = token (RFC 2616 2.2), i.e. one or more
+/// visible ASCII characters other than separators.
+fn check_cookie_name(name: &str) -> Result<(), ConfigError> {
+    let tchar = |b: u8| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b);
+    if name.is_empty() || !name.bytes().all(tchar) {
+        return Err(ConfigError::new(
+            "cookie_name",
+            "must be a non-empty RFC 6265 token: letters, digits and !#$%&'*+-.^_`|~",
+        ));
+    }
+    if name.len() + 1 + TOKEN_LEN > MAX_NAME_AND_VALUE {
+        return Err(ConfigError::new(
+            "cookie_name",
+            "is too long: name and value together must fit in 4096 bytes (RFC 6265bis 5.6)",
+        ));
+    }
+    Ok(())
+}
+
+/// An attribute value may not hold `;` or control characters, and browsers
+/// ignore one over 1024 bytes (RFC 6265bis 4.1.1 and 5.6).
+fn check_attribute(field: &'static str, value: &str) -> Result<(), ConfigError> {
+    if value.len() > MAX_ATTRIBUTE_VALUE {
+        return Err(ConfigError::new(field, "must be at most 1024 bytes"));
+    }
+    if value
+        .bytes()
+        .any(|b| b == b';' || b.is_ascii_control() || !b.is_ascii())
+    {
+        return Err(ConfigError::new(
+            field,
+            "must not contain `;`, control characters or non-ASCII characters",
+        ));
+    }
+    Ok(())
+}
+
+/// A domain is a host name: ASCII letters, digits, `-` and `.` (IDNs in
+/// their punycode form), optionally with a leading dot.
+fn check_domain(domain: &str) -> Result<(), ConfigError> {
+    check_attribute("domain", domain)?;
+    let host = domain.strip_prefix('.').unwrap_or(domain);
+    let label_ok = |label: &str| {
+        !label.is_empty()
+            && label
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+    };
+    if host.is_empty() || !host.split('.').all(label_ok) {
+        return Err(ConfigError::new(
+            "domain",
+            "must be a host name of ASCII letters, digits, `-` and `.` \
+             (internationalised names in punycode)",
+        ));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeSet;
-    use std::time::Duration;
 
     use super::*;
-    use crate::SameSite;
+
+    /// Narvik's default session length, the default `Max-Age`.
+    const THIRTY_DAYS: Duration = Duration::from_secs(30 * 24 * 60 * 60);
+
+    fn defaults() -> CookieSettings {
+        CookieOptions::default()
+            .check(THIRTY_DAYS)
+            .expect("defaults are valid")
+    }
 
     /// The attributes of a `Set-Cookie` value as a set: browsers do not
     /// care about their order, and the `cookie` crate's order differs from
@@ -192,8 +386,13 @@ mod tests {
     }
 
     #[test]
+    fn the_defaults_are_the_checked_defaults() {
+        assert_eq!(CookieSettings::defaults(THIRTY_DAYS), defaults());
+    }
+
+    #[test]
     fn default_cookie_matches_narvik() {
-        let config = Config::default();
+        let config = defaults();
         let t = token();
         assert_eq!(
             parts(&config.create_cookie(&t).to_string()),
@@ -207,20 +406,22 @@ mod tests {
     #[test]
     fn default_blank_cookie_matches_narvik() {
         assert_eq!(
-            parts(&Config::default().create_blank_cookie().to_string()),
+            parts(&defaults().create_blank_cookie().to_string()),
             parts("narvik_session=; Max-Age=0; Path=/; SameSite=Lax; Secure; HttpOnly")
         );
     }
 
-    fn custom() -> Config {
-        Config::builder()
-            .cookie_name("app_session")
-            .domain("example.com")
-            .same_site(SameSite::Strict)
-            .secure(false)
-            .cookie_max_age(Duration::from_millis(3_600_000))
-            .build()
-            .expect("valid")
+    fn custom() -> CookieSettings {
+        CookieOptions {
+            name: Some("app_session".to_owned()),
+            domain: Some("example.com".to_owned()),
+            same_site: Some(SameSite::Strict),
+            secure: Some(false),
+            max_age: Some(Duration::from_millis(3_600_000)),
+            ..CookieOptions::default()
+        }
+        .check(THIRTY_DAYS)
+        .expect("valid")
     }
 
     #[test]
@@ -245,12 +446,14 @@ mod tests {
 
     #[test]
     fn blank_cookie_has_the_live_cookies_name_path_domain_and_prefix() {
-        let config = Config::builder()
-            .cookie_name("__Secure-s")
-            .domain("example.com")
-            .path("/app")
-            .build()
-            .expect("valid");
+        let config = CookieOptions {
+            name: Some("__Secure-s".to_owned()),
+            domain: Some("example.com".to_owned()),
+            path: Some("/app".to_owned()),
+            ..CookieOptions::default()
+        }
+        .check(THIRTY_DAYS)
+        .expect("valid");
         let live = config.create_cookie(&token());
         let blank = config.create_blank_cookie();
         assert_eq!(blank.name(), live.name());
@@ -265,19 +468,22 @@ mod tests {
     #[test]
     fn header_texts_are_the_cookie_crates_own() {
         let configs = [
-            Config::default(),
+            defaults(),
             custom(),
-            Config::builder()
-                .cookie_name("__Host-x")
-                .path("/")
-                .same_site(SameSite::None)
-                .build()
-                .expect("valid"),
-            Config::builder()
-                .path("/app/v1")
-                .session_length(Duration::from_millis(1_500))
-                .build()
-                .expect("valid"),
+            CookieOptions {
+                name: Some("__Host-x".to_owned()),
+                path: Some("/".to_owned()),
+                same_site: Some(SameSite::None),
+                ..CookieOptions::default()
+            }
+            .check(THIRTY_DAYS)
+            .expect("valid"),
+            CookieOptions {
+                path: Some("/app/v1".to_owned()),
+                ..CookieOptions::default()
+            }
+            .check(Duration::from_millis(1_500))
+            .expect("valid"),
         ];
         for config in configs {
             for _ in 0..3 {
@@ -331,9 +537,8 @@ mod tests {
 
     #[test]
     fn max_age_is_whole_seconds_never_a_fraction() {
-        let config = Config::builder()
-            .session_length(Duration::from_millis(90_500))
-            .build()
+        let config = CookieOptions::default()
+            .check(Duration::from_millis(90_500))
             .expect("valid");
         let cookie = config.create_cookie(&token()).to_string();
         assert!(
@@ -346,7 +551,7 @@ mod tests {
     #[test]
     fn cookie_parses_back_with_http_only() {
         let t = token();
-        let header = Config::default().create_cookie(&t).to_string();
+        let header = defaults().create_cookie(&t).to_string();
         let parsed = Cookie::parse(header).expect("parses");
         assert_eq!(parsed.value(), t.as_str());
         assert_eq!(parsed.http_only(), Some(true));

@@ -75,10 +75,8 @@ mod token;
 
 pub use cookie::{self, Cookie};
 
-pub use config::{
-    Config, ConfigBuilder, DEFAULT_COOKIE_NAME, DEFAULT_SESSION_LENGTH, MAX_COOKIE_MAX_AGE,
-    SameSite,
-};
+pub use config::{Config, ConfigBuilder, DEFAULT_SESSION_LENGTH};
+pub use cookies::{DEFAULT_COOKIE_NAME, MAX_COOKIE_MAX_AGE, SameSite};
 pub use error::{BoxError, ConfigError, Error, Redacted};
 pub use manager::Narvik;
 #[cfg(feature = "tokio")]
