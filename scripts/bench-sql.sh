@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# SQL load, in one go: narvik-sqlx's `load` example (PostgreSQL and MariaDB,
+# SQL load, in one go: narvik-bench's `sql_load` example (PostgreSQL and MariaDB,
 # with pgbench and raw-sqlx ceilings and the purge under load), then narvik
 # beside tower-sessions' PostgreSQL store. The second is a crate of its own
 # (see its Cargo.toml for why), so it is a second process; the ratio it
@@ -11,5 +11,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-cargo run -q --release -p narvik-sqlx --all-features --example load
+cargo run -q --release -p narvik-bench --example sql_load
 cargo run -q --release --manifest-path crates/narvik-bench/vs-tower-sessions/Cargo.toml

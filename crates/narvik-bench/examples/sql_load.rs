@@ -11,7 +11,7 @@
 //! reports the purge time and the validates/s meanwhile.
 //!
 //! ```sh
-//! cargo run --release -p narvik-sqlx --all-features --example load
+//! cargo run --release -p narvik-bench --example sql_load
 //! ```
 //!
 //! Settings (environment): `NARVIK_BENCH_CONNECTIONS` (N, default 8),

@@ -4,9 +4,9 @@
 //! harness starts on free loopback ports and stops at the end.
 //!
 //! ```text
-//! cargo run --release -p narvik-redis --example load
-//! NARVIK_BENCH_REDIS_URL=redis://127.0.0.1:6380 cargo run --release -p narvik-redis --example load
-//! NARVIK_BENCH_CLUSTER=0 cargo run --release -p narvik-redis --example load   # one server only
+//! cargo run --release -p narvik-bench --example redis_load
+//! NARVIK_BENCH_REDIS_URL=redis://127.0.0.1:6380 cargo run --release -p narvik-bench --example redis_load
+//! NARVIK_BENCH_CLUSTER=0 cargo run --release -p narvik-bench --example redis_load   # one server only
 //! ```
 //!
 //! On each deployment:
@@ -45,9 +45,11 @@
 
 #![allow(clippy::print_stdout, reason = "a harness that prints its figures")]
 
-// The tests' fixtures: the loopback check, raw connections, and a 3-master
-// cluster whose servers die when its handle drops or this process exits.
-#[path = "../tests/support/mod.rs"]
+// narvik-redis's test fixtures: the loopback check, raw connections, and a
+// 3-master cluster whose servers die when its handle drops or this process
+// exits. Included rather than copied, so the tests and the harness start
+// their servers the same way.
+#[path = "../../narvik-redis/tests/support/mod.rs"]
 mod support;
 
 use std::future::Future;
