@@ -48,6 +48,27 @@
 //! assert_eq!(found.as_deref().map(String::as_str), Some("row 7"));
 //! # }
 //! ```
+//!
+//! # Why a crate of its own
+//!
+//! Two store crates use it, `narvik-sqlx` (a `SELECT ... IN (...)` per
+//! batch) and `narvik-redis` (a pipeline of `GET`s per batch), and either
+//! can be used without the other, so it cannot live in one of them. The
+//! other shared home, `narvik-core`, was weighed and turned down:
+//!
+//! - It would be public API of the crate every user adds: `narvik`
+//!   re-exports the core whole, and a type two other crates call must be
+//!   public. A tool for store authors does not belong among sessions,
+//!   tokens and cookies, and each change to its generic signature would be
+//!   a breaking release of the core, which every store and framework
+//!   crate depends on.
+//! - It knows nothing of narvik: it is generic over the key, the row and
+//!   the error, and depends only on tokio's `sync` (a oneshot channel) and
+//!   `select!`, with no runtime, timer or I/O. Any store can use it,
+//!   including one outside this repository, without taking the core.
+//!
+//! What it costs is one more crate to version and publish; it changes
+//! rarely, and its version moves on its own.
 
 use std::collections::VecDeque;
 use std::future::Future;
@@ -260,6 +281,11 @@ impl<K: PartialEq + Clone, R, E> Drop for Entry<'_, K, R, E> {
         }
     }
 }
+
+/// The README's example, compiled and run as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
 
 #[cfg(test)]
 mod tests {
