@@ -71,6 +71,12 @@
 
 pub use narvik_core::*;
 
+// Named here as well as in the glob above, so that the docs say which
+// feature it needs.
+#[cfg(feature = "tokio")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
+pub use narvik_core::PurgeTask;
+
 /// SQLite, PostgreSQL and MySQL/MariaDB stores (`narvik-sqlx`).
 #[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
 #[cfg_attr(
