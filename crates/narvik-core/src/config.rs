@@ -130,6 +130,7 @@ impl Config {
     /// # Ok::<(), narvik_core::Error>(())
     /// ```
     #[must_use]
+    #[inline]
     pub fn create_cookie_header(&self, token: &Token) -> String {
         self.cookie.create_cookie_header(token)
     }
@@ -162,6 +163,7 @@ impl Config {
     /// # Ok::<(), narvik_core::Error>(())
     /// ```
     #[must_use]
+    #[inline]
     pub fn session_cookie_header(
         &self,
         token: &Token,
@@ -174,6 +176,7 @@ impl Config {
     /// The `Set-Cookie` header value that clears the session cookie: the
     /// text of `create_blank_cookie().to_string()`, formatted once.
     #[must_use]
+    #[inline]
     pub fn blank_cookie_header(&self) -> &str {
         self.cookie.blank_cookie_header()
     }
