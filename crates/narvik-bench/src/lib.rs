@@ -1,6 +1,7 @@
 //! Shared pieces of narvik's benchmarks: populating a store, the floor
 //! that validation is measured against, and a deliberately serialised
-//! store to compare concurrency with.
+//! store to compare concurrency with; and, in [`routers`], the axum
+//! routers that the in-process comparisons with tower-sessions share.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -9,6 +10,8 @@ use data_encoding::HEXLOWER;
 use narvik_core::store::{MemoryStore, SessionStore};
 use narvik_core::{Error, Narvik, Session, SessionId, Timestamp, Token};
 use sha2::{Digest, Sha256};
+
+pub mod routers;
 
 /// `n` live sessions in a fresh `MemoryStore`, one user per session, and
 /// their tokens.

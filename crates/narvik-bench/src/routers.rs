@@ -10,8 +10,9 @@
 //! Each is populated with [`SESSIONS`] live sessions, and every request
 //! carries the same headers (Host and a same-site Origin; a session cookie
 //! for reads) so only the session layer differs.
-
-#![allow(dead_code, unreachable_pub)]
+//!
+//! Used by `benches/axum_overhead.rs` (time), `examples/axum_load.rs`
+//! (64 tasks) and `examples/axum_allocations.rs` (heap allocations).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -33,8 +34,12 @@ const ORIGIN: &str = "https://bench.example.com";
 
 /// A router and valid session cookies for it (`name=value`).
 pub struct Subject {
+    /// `bare`, `tower-sessions` or `narvik`.
     pub name: &'static str,
+    /// The router with both routes (and the session layer, if any).
     pub router: Router,
+    /// One valid session cookie per live session (`name=value`; a dummy
+    /// one for the bare router).
     pub cookies: Vec<HeaderValue>,
     store: Store,
 }
@@ -57,6 +62,10 @@ fn next_user() -> String {
 impl Subject {
     /// Signs in once; returns the `name=value` of the session cookie, if
     /// one was set.
+    ///
+    /// # Panics
+    ///
+    /// If the sign-in does not answer `204 No Content`.
     pub async fn sign_in(&self) -> Option<HeaderValue> {
         let response = self
             .router
@@ -70,6 +79,10 @@ impl Subject {
     }
 
     /// Deletes the sessions behind `cookies` (from [`Self::sign_in`]).
+    ///
+    /// # Panics
+    ///
+    /// If a store fails.
     pub async fn forget(&self, cookies: Vec<HeaderValue>) {
         let values = cookies.iter().filter_map(|c| {
             let pair = c.to_str().ok()?;
@@ -95,6 +108,10 @@ impl Subject {
 }
 
 /// `GET /me` with cookie `cookie`.
+///
+/// # Panics
+///
+/// Never: the request is built from constants.
 pub fn read_request(cookie: &HeaderValue) -> Request<Body> {
     let mut request = Request::get("/me")
         .header(header::HOST, HOST)
@@ -105,6 +122,10 @@ pub fn read_request(cookie: &HeaderValue) -> Request<Body> {
 }
 
 /// `POST /sign-in` from the site's own page, without a cookie.
+///
+/// # Panics
+///
+/// Never: the request is built from constants.
 pub fn sign_in_request() -> Request<Body> {
     Request::post("/sign-in")
         .header(header::HOST, HOST)
@@ -115,11 +136,17 @@ pub fn sign_in_request() -> Request<Body> {
 
 /// Sends a request and checks the status, so a misconfigured router
 /// cannot pass for a fast one.
+///
+/// # Panics
+///
+/// If the response's status is not `expect`.
 pub async fn call(router: &Router, request: Request<Body>, expect: StatusCode) {
     let response = router.clone().oneshot(request).await.expect("infallible");
     assert_eq!(response.status(), expect);
 }
 
+/// The bare router: no session layer, the same routes.
+#[must_use]
 pub fn bare() -> Subject {
     let router = Router::new()
         .route("/me", get(|| async { "user-0" }))
@@ -147,6 +174,12 @@ async fn ts_sign_in(session: tower_sessions::Session) -> StatusCode {
     }
 }
 
+/// tower-sessions 0.15 with its `MemoryStore`, populated with
+/// [`SESSIONS`] sessions through its own sign-in route.
+///
+/// # Panics
+///
+/// If a sign-in fails.
 pub async fn tower_sessions() -> Subject {
     let store = tower_sessions::MemoryStore::default();
     let layer = tower_sessions::SessionManagerLayer::new(store.clone()).with_secure(false);
@@ -188,6 +221,12 @@ async fn narvik_sign_in(auth: SessionManager<MemoryStore>) -> StatusCode {
     }
 }
 
+/// narvik-axum with narvik's `MemoryStore`, populated with [`SESSIONS`]
+/// sessions, one user each.
+///
+/// # Panics
+///
+/// If a session cannot be created.
 pub async fn narvik() -> Subject {
     let config = Config::builder().secure(false).build().expect("config");
     let narvik: Arc<Narvik<MemoryStore>> =

@@ -5,28 +5,26 @@
 //! session (`POST /sign-in`).
 //!
 //! ```sh
-//! cargo bench -p narvik-axum --bench axum_overhead
+//! cargo bench -p narvik-bench --bench axum_overhead
 //! ```
 //!
 //! Each sign-in is for a new user; the sessions a sample created are
 //! deleted after it (untimed), so every sample runs at 100k sessions.
 
-mod support;
-
 use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use http::StatusCode;
-use support::{Subject, call, read_request};
+use narvik_bench::routers::{self, Subject, call, read_request};
 
 fn bench(c: &mut Criterion) {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .build()
         .expect("runtime");
     let subjects: Vec<Subject> = vec![
-        support::bare(),
-        runtime.block_on(support::tower_sessions()),
-        runtime.block_on(support::narvik()),
+        routers::bare(),
+        runtime.block_on(routers::tower_sessions()),
+        runtime.block_on(routers::narvik()),
     ];
 
     let mut group = c.benchmark_group("axum_read");

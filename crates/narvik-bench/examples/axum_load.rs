@@ -6,18 +6,15 @@
 //! each, their ratios, and narvik ÷ tower-sessions round by round.
 //!
 //! ```sh
-//! cargo run --profile bench -p narvik-axum --example axum_load
+//! cargo run --profile bench -p narvik-bench --example axum_load
 //! ```
-
-#[path = "../benches/support/mod.rs"]
-mod support;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use http::StatusCode;
-use support::{Subject, call, read_request};
+use narvik_bench::routers::{self, Subject, call, read_request};
 
 const TASKS: usize = 64;
 /// Each router runs [`ROUNDS`] times for [`RUN`], in an order that rotates
@@ -72,9 +69,9 @@ fn main() {
         .build()
         .expect("runtime");
     runtime.block_on(async {
-        let bare = Arc::new(support::bare());
-        let tower = Arc::new(support::tower_sessions().await);
-        let narvik = Arc::new(support::narvik().await);
+        let bare = Arc::new(routers::bare());
+        let tower = Arc::new(routers::tower_sessions().await);
+        let narvik = Arc::new(routers::narvik().await);
 
         let subjects = [bare, tower, narvik];
         let mut rps: [Vec<f64>; 3] = Default::default();
@@ -95,7 +92,7 @@ fn main() {
         println!(
             "GET /me with a valid cookie, {} live sessions, {TASKS} tasks, 2 worker threads, \
              {ROUNDS} rounds of {}s each, rotating order; medians",
-            support::SESSIONS,
+            routers::SESSIONS,
             RUN.as_secs()
         );
         println!("  bare router     : {bare_rps:>10.0} req/s");
