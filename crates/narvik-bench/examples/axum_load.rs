@@ -1,9 +1,10 @@
 //! In-process load: the bare router, tower-sessions 0.15 (`MemoryStore`)
 //! and narvik-axum (narvik's `MemoryStore`), each under 64 concurrent
 //! tasks on a 2-thread tokio runtime, authenticated reads (`GET /me` with
-//! a valid cookie) over 100k live sessions: 6 rounds of 2 s for each, the
-//! order rotating every round. Prints the median requests per second of
-//! each, their ratios, and narvik ÷ tower-sessions round by round.
+//! a valid cookie) over 100k live sessions, and narvik-axum with a single
+//! task on the same runtime: 6 rounds of 2 s for each, the order rotating
+//! every round. Prints the median requests per second of each, their
+//! ratios, and narvik ÷ tower-sessions round by round.
 //!
 //! ```sh
 //! cargo run --profile bench -p narvik-bench --example axum_load
@@ -26,11 +27,11 @@ const ROUNDS: usize = 6;
 /// without this the deadline is never seen and tasks do not interleave.
 const YIELD_EVERY: u64 = 16;
 
-async fn load(subject: Arc<Subject>) -> f64 {
+async fn load(subject: Arc<Subject>, tasks: usize) -> f64 {
     let done = Arc::new(AtomicU64::new(0));
     let start = Instant::now();
     let deadline = start + RUN;
-    let handles: Vec<_> = (0..TASKS)
+    let handles: Vec<_> = (0..tasks)
         .map(|t| {
             let (subject, done) = (Arc::clone(&subject), Arc::clone(&done));
             tokio::spawn(async move {
@@ -73,21 +74,28 @@ fn main() {
         let tower = Arc::new(routers::tower_sessions().await);
         let narvik = Arc::new(routers::narvik().await);
 
-        let subjects = [bare, tower, narvik];
-        let mut rps: [Vec<f64>; 3] = Default::default();
+        // (router, tasks): the three at 64 tasks, then narvik alone.
+        let runs = [
+            (Arc::clone(&bare), TASKS),
+            (Arc::clone(&tower), TASKS),
+            (Arc::clone(&narvik), TASKS),
+            (Arc::clone(&narvik), 1),
+        ];
+        let mut rps: [Vec<f64>; 4] = Default::default();
         let mut ratios = Vec::with_capacity(ROUNDS);
         for round in 0..ROUNDS {
-            let mut this_round = [0.0; 3];
-            for k in 0..3 {
-                let which = (round + k) % 3;
-                this_round[which] = load(Arc::clone(&subjects[which])).await;
+            let mut this_round = [0.0; 4];
+            for k in 0..runs.len() {
+                let which = (round + k) % runs.len();
+                let (subject, tasks) = &runs[which];
+                this_round[which] = load(Arc::clone(subject), *tasks).await;
             }
             for (all, one) in rps.iter_mut().zip(this_round) {
                 all.push(one);
             }
             ratios.push(this_round[2] / this_round[1]);
         }
-        let [bare_rps, tower_rps, narvik_rps] = rps.map(median);
+        let [bare_rps, tower_rps, narvik_rps, narvik_one] = rps.map(median);
 
         println!(
             "GET /me with a valid cookie, {} live sessions, {TASKS} tasks, 2 worker threads, \
@@ -98,11 +106,16 @@ fn main() {
         println!("  bare router     : {bare_rps:>10.0} req/s");
         println!("  tower-sessions  : {tower_rps:>10.0} req/s");
         println!("  narvik-axum     : {narvik_rps:>10.0} req/s");
+        println!("  narvik-axum, 1 task: {narvik_one:>7.0} req/s");
         println!(
             "  narvik / tower-sessions: {:.2}x; narvik / bare: {:.0}%; tower-sessions / bare: {:.0}%",
             narvik_rps / tower_rps,
             100.0 * narvik_rps / bare_rps,
             100.0 * tower_rps / bare_rps
+        );
+        println!(
+            "  narvik, {TASKS} tasks / 1 task: {:.2}x",
+            narvik_rps / narvik_one
         );
         ratios.sort_by(f64::total_cmp);
         println!(
