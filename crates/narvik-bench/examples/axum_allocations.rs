@@ -133,7 +133,7 @@ fn main() -> ExitCode {
         // Started after the stores are populated: dhat records a backtrace
         // per allocation, which 100k sign-ins need not pay.
         let _profiler = if save {
-            dhat::Profiler::builder().build()
+            dhat::Profiler::builder().trim_backtraces(None).build()
         } else {
             dhat::Profiler::builder().testing().build()
         };
