@@ -100,7 +100,11 @@ impl fmt::Debug for Options {
 /// 3. Validates the token (one store read; a write only when the session
 ///    is extended). A store error is answered with the configured status
 ///    (500 by default), logged with [`tracing::error!`], and the handler
-///    does not run: a failing store never looks like "signed out".
+///    does not run: a failing store never looks like "signed out". With a
+///    store that answers at once ([`MemoryStore`](narvik_core::store::MemoryStore))
+///    and a session that needs no write, and for requests without a token,
+///    this happens before the inner service is called and no future is
+///    boxed; otherwise in a boxed future.
 /// 4. Runs the handler, then sets at most one `Set-Cookie` for the session
 ///    cookie: the handler's sign-in or sign-out if it made one, else a
 ///    fresh cookie if validation extended the session, else the blank

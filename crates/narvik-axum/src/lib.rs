@@ -111,4 +111,4 @@ mod service;
 pub use error::Error;
 pub use extract::{AuthMethod, CurrentSession, SessionManager, SessionRejection};
 pub use layer::{NarvikLayer, NarvikLayerBuilder};
-pub use service::NarvikService;
+pub use service::{NarvikService, ResponseFuture};

@@ -11,9 +11,11 @@ use std::task::{Context, Poll};
 use axum_core::body::Body;
 use bytes::Bytes;
 use http::header::{CACHE_CONTROL, SET_COOKIE};
+use http::request::Parts;
 use http::{HeaderMap, HeaderValue, Request, Response, StatusCode};
 use narvik_core::store::SessionStore;
 use narvik_core::{Timestamp, Token, ValidSession};
+use pin_project_lite::pin_project;
 use tower_service::Service;
 
 use crate::AuthMethod;
@@ -70,18 +72,148 @@ where
 {
     type Response = Response<Body>;
     type Error = I::Error;
-    type Future = BoxFuture<Result<Response<Body>, I::Error>>;
+    type Future = ResponseFuture<I::Future, S, I::Error>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
     }
 
     fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
-        // The clone that was polled ready is the one to call (tower's
-        // usual swap): a fresh clone may not be ready.
-        let clone = self.inner.clone();
-        let inner = std::mem::replace(&mut self.inner, clone);
-        Box::pin(handle(inner, Arc::clone(&self.shared), request))
+        // Everything up to the handler is done here when it needs no
+        // waiting (no token, or a store that answers at once and a session
+        // that needs no write), so that the common request calls the inner
+        // service directly and boxes no future.
+        let (mut parts, body) = request.into_parts();
+        let shared = &self.shared;
+        let (narvik, options) = (&shared.narvik, &shared.options);
+
+        let credential = credentials::read(&parts.headers, narvik.cookie_name(), options.bearer);
+        let origin = origin_verdict(options, credential, &parts);
+        if let Some(refused) = refuse(credential, origin) {
+            return ResponseFuture::ready(refused);
+        }
+        let (method, token) = method_and_token(credential);
+        let current = match token {
+            None => None,
+            Some(token) => match narvik.validate_session_now(token) {
+                Some(Ok(valid)) => valid,
+                Some(Err(err)) => return ResponseFuture::ready(store_failed(options, &err)),
+                None => {
+                    // The store is remote, or validation writes: wait, in a
+                    // boxed future that owns the polled-ready service (the
+                    // clone stays here: a fresh clone may not be ready).
+                    let clone = self.inner.clone();
+                    let inner = std::mem::replace(&mut self.inner, clone);
+                    return ResponseFuture::boxed(Box::pin(validate_then_call(
+                        inner,
+                        Arc::clone(shared),
+                        parts,
+                        body,
+                        origin,
+                    )));
+                }
+            },
+        };
+        let after = After::new(
+            Arc::clone(shared),
+            &mut parts.extensions,
+            current,
+            method,
+            origin,
+            token,
+        );
+        let future = self.inner.call(Request::from_parts(parts, body));
+        ResponseFuture::inner(future, after)
+    }
+}
+
+pin_project! {
+    /// The response future of [`NarvikService`]: the inner service's, with
+    /// the session cookie written on its response. A request whose session
+    /// the store cannot answer at once is handled in a boxed future.
+    pub struct ResponseFuture<F, S: SessionStore, E> {
+        #[pin]
+        kind: Kind<F, S, E>,
+    }
+}
+
+pin_project! {
+    #[project = KindProj]
+    enum Kind<F, S: SessionStore, E> {
+        /// Answered without the inner service (refused, or the store failed).
+        Ready { response: Option<Response<Body>> },
+        /// The inner service's future, and what to do with its response.
+        Inner {
+            #[pin]
+            future: F,
+            after: Option<After<S>>,
+        },
+        /// Validation that waits, then the inner service.
+        Boxed { future: BoxFuture<Result<Response<Body>, E>> },
+    }
+}
+
+impl<F, S: SessionStore, E> ResponseFuture<F, S, E> {
+    fn ready(response: Response<Body>) -> Self {
+        Self {
+            kind: Kind::Ready {
+                response: Some(response),
+            },
+        }
+    }
+
+    fn inner(future: F, after: After<S>) -> Self {
+        Self {
+            kind: Kind::Inner {
+                future,
+                after: Some(after),
+            },
+        }
+    }
+
+    fn boxed(future: BoxFuture<Result<Response<Body>, E>>) -> Self {
+        Self {
+            kind: Kind::Boxed { future },
+        }
+    }
+}
+
+impl<F, S: SessionStore, E> fmt::Debug for ResponseFuture<F, S, E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let kind = match &self.kind {
+            Kind::Ready { .. } => "ready",
+            Kind::Inner { .. } => "inner",
+            Kind::Boxed { .. } => "boxed",
+        };
+        f.debug_struct("ResponseFuture")
+            .field("kind", &kind)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<F, S, E, ResBody> Future for ResponseFuture<F, S, E>
+where
+    F: Future<Output = Result<Response<ResBody>, E>>,
+    S: SessionStore + 'static,
+    ResBody: http_body::Body<Data = Bytes> + Send + 'static,
+    ResBody::Error: Into<axum_core::BoxError>,
+{
+    type Output = Result<Response<Body>, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.project().kind.project() {
+            KindProj::Ready { response } => Poll::Ready(Ok(response
+                .take()
+                .expect("ResponseFuture polled after completion"))),
+            KindProj::Inner { future, after } => {
+                let response = std::task::ready!(future.poll(cx))?;
+                let after = after
+                    .take()
+                    .expect("ResponseFuture polled after completion");
+                Poll::Ready(Ok(after.finish(response)))
+            }
+            KindProj::Boxed { future } => future.as_mut().poll(cx),
+        }
     }
 }
 
@@ -151,10 +283,54 @@ impl<D> Clone for StateExtension<D> {
     }
 }
 
-async fn handle<I, S, ReqBody, ResBody>(
+/// The origin check's verdict: it runs for state-changing requests that
+/// are not bearer-authenticated, when it is on.
+fn origin_verdict(options: &Options, credential: Credential<'_>, parts: &Parts) -> Verdict {
+    if options.csrf
+        && !matches!(credential, Credential::Bearer(_))
+        && !origin::is_safe(&parts.method)
+    {
+        options.origins.check(&parts.headers, &parts.uri)
+    } else {
+        Verdict::Allowed
+    }
+}
+
+/// `403 Forbidden` for a cookie-carrying request the origin check refused.
+fn refuse(credential: Credential<'_>, origin: Verdict) -> Option<Response<Body>> {
+    let (Credential::Cookie(_), Verdict::Refused(reason)) = (credential, origin) else {
+        return None;
+    };
+    tracing::debug!(
+        reason,
+        "narvik: state-changing request refused by the origin check"
+    );
+    Some(plain(StatusCode::FORBIDDEN))
+}
+
+fn method_and_token(credential: Credential<'_>) -> (Option<AuthMethod>, Option<&str>) {
+    match credential {
+        Credential::None => (None, None),
+        Credential::Bearer(token) => (Some(AuthMethod::Bearer), Some(token)),
+        Credential::Cookie(token) => (Some(AuthMethod::Cookie), token),
+    }
+}
+
+/// The response when validation fails in the store: the handler does not
+/// run, and a failing store never looks like "signed out".
+fn store_failed(options: &Options, err: &narvik_core::Error) -> Response<Body> {
+    log_narvik_error(err, "session validation failed");
+    plain(options.store_error_status)
+}
+
+/// The request's path when validation has to wait: validate, then call
+/// the inner service, then write the cookie.
+async fn validate_then_call<I, S, ReqBody, ResBody>(
     mut inner: I,
     shared: Arc<Shared<S>>,
-    request: Request<ReqBody>,
+    mut parts: Parts,
+    body: ReqBody,
+    origin: Verdict,
 ) -> Result<Response<Body>, I::Error>
 where
     I: Service<Request<ReqBody>, Response = Response<ResBody>>,
@@ -162,83 +338,101 @@ where
     ResBody: http_body::Body<Data = Bytes> + Send + 'static,
     ResBody::Error: Into<axum_core::BoxError>,
 {
-    // Work on the parts so that no borrow of the body is held across an
-    // await (request bodies are `Send` but rarely `Sync`).
-    let (mut parts, body) = request.into_parts();
     let (narvik, options) = (&shared.narvik, &shared.options);
-
+    // Read again rather than copied out of `call`: the token borrows the
+    // headers that moved here. The origin check is not repeated.
     let credential = credentials::read(&parts.headers, narvik.cookie_name(), options.bearer);
-    let origin = if options.csrf
-        && !matches!(credential, Credential::Bearer(_))
-        && !origin::is_safe(&parts.method)
-    {
-        options.origins.check(&parts.headers, &parts.uri)
-    } else {
-        Verdict::Allowed
-    };
-    if let (Credential::Cookie(_), Verdict::Refused(reason)) = (credential, origin) {
-        tracing::debug!(
-            reason,
-            "narvik: state-changing request refused by the origin check"
-        );
-        return Ok(plain(StatusCode::FORBIDDEN));
-    }
-
-    let (method, token) = match credential {
-        Credential::None => (None, None),
-        Credential::Bearer(token) => (Some(AuthMethod::Bearer), Some(token)),
-        Credential::Cookie(token) => (Some(AuthMethod::Cookie), token),
-    };
+    let (method, token) = method_and_token(credential);
     let current = match token {
         Some(token) => match narvik.validate_session(token).await {
             Ok(valid) => valid,
-            Err(err) => {
-                log_narvik_error(&err, "session validation failed");
-                return Ok(plain(options.store_error_status));
-            }
+            Err(err) => return Ok(store_failed(options, &err)),
         },
         None => None,
     };
-    let cookie_after = match (method, &current, token) {
-        (Some(AuthMethod::Cookie), Some(valid), Some(token)) if valid.extended => {
-            Token::parse(token).map_or(CookieAfter::Keep, |token| {
-                CookieAfter::Set(token, valid.session.expires_at)
-            })
-        }
-        (Some(AuthMethod::Cookie), None, _) => CookieAfter::Clear,
-        _ => CookieAfter::Keep,
-    };
-    let state = Arc::new(RequestState {
-        shared: Arc::clone(&shared) as Arc<dyn LayerShared>,
+    let after = After::new(
+        Arc::clone(&shared),
+        &mut parts.extensions,
         current,
         method,
         origin,
-        action: Mutex::new(None),
-    });
-    parts.extensions.insert(StateExtension(Arc::clone(&state)));
-
+        token,
+    );
     let response = inner.call(Request::from_parts(parts, body)).await?;
-    let mut response = response.map(Body::new);
+    Ok(after.finish(response))
+}
 
-    // The handler's decision wins over the layer's own.
-    let cookie = match state.take_action() {
-        Some(Action::SetCookie(token, expires_at)) => CookieAfter::Set(token, expires_at),
-        Some(Action::ClearCookie) => CookieAfter::Clear,
-        None => cookie_after,
-    };
-    let name = narvik.cookie_name();
-    match cookie {
-        CookieAfter::Keep => {}
-        CookieAfter::Set(token, expires_at) => {
-            let value = narvik.session_cookie_header(&token, expires_at);
-            set_session_cookie(response.headers_mut(), value, name, true);
-        }
-        CookieAfter::Clear => {
-            let value = narvik.blank_cookie_header().to_owned();
-            set_session_cookie(response.headers_mut(), value, name, false);
+/// What the layer does once the handler has answered.
+struct After<S: SessionStore> {
+    shared: Arc<Shared<S>>,
+    state: Arc<RequestState<S::Data>>,
+    /// What validation found, unless the handler decides otherwise.
+    cookie: CookieAfter,
+}
+
+impl<S: SessionStore + 'static> After<S> {
+    /// Hands the request's state to the extractors (one extension) and
+    /// keeps what the response needs.
+    fn new(
+        shared: Arc<Shared<S>>,
+        extensions: &mut http::Extensions,
+        current: Option<ValidSession<S::Data>>,
+        method: Option<AuthMethod>,
+        origin: Verdict,
+        token: Option<&str>,
+    ) -> Self {
+        let cookie = match (method, &current, token) {
+            (Some(AuthMethod::Cookie), Some(valid), Some(token)) if valid.extended => {
+                Token::parse(token).map_or(CookieAfter::Keep, |token| {
+                    CookieAfter::Set(token, valid.session.expires_at)
+                })
+            }
+            (Some(AuthMethod::Cookie), None, _) => CookieAfter::Clear,
+            _ => CookieAfter::Keep,
+        };
+        let state = Arc::new(RequestState {
+            shared: Arc::clone(&shared) as Arc<dyn LayerShared>,
+            current,
+            method,
+            origin,
+            action: Mutex::new(None),
+        });
+        extensions.insert(StateExtension(Arc::clone(&state)));
+        Self {
+            shared,
+            state,
+            cookie,
         }
     }
-    Ok(response)
+
+    /// Sets at most one `Set-Cookie` for the session cookie: the handler's
+    /// decision wins over the layer's own.
+    fn finish<B>(self, response: Response<B>) -> Response<Body>
+    where
+        B: http_body::Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<axum_core::BoxError>,
+    {
+        let mut response = response.map(Body::new);
+        let cookie = match self.state.take_action() {
+            Some(Action::SetCookie(token, expires_at)) => CookieAfter::Set(token, expires_at),
+            Some(Action::ClearCookie) => CookieAfter::Clear,
+            None => self.cookie,
+        };
+        let narvik = &self.shared.narvik;
+        let name = narvik.cookie_name();
+        match cookie {
+            CookieAfter::Keep => {}
+            CookieAfter::Set(token, expires_at) => {
+                let value = narvik.session_cookie_header(&token, expires_at);
+                set_session_cookie(response.headers_mut(), value, name, true);
+            }
+            CookieAfter::Clear => {
+                let value = narvik.blank_cookie_header().to_owned();
+                set_session_cookie(response.headers_mut(), value, name, false);
+            }
+        }
+        response
+    }
 }
 
 /// Appends the session cookie's `Set-Cookie` (`live` unless it is the
@@ -280,4 +474,197 @@ fn sets_cookie_named(set_cookie: &[u8], name: &[u8]) -> bool {
     let pair = set_cookie.split(|&b| b == b';').next().unwrap_or_default();
     let cookie_name = pair.split(|&b| b == b'=').next().unwrap_or_default();
     cookie_name.trim_ascii() == name
+}
+
+#[cfg(test)]
+mod tests {
+    //! The path without a boxed future (a store that answers at once); the
+    //! integration tests in `tests/layer.rs` run the waiting path.
+
+    use std::time::Duration;
+
+    use axum::Router;
+    use axum::routing::get;
+    use http::header::{COOKIE, SET_COOKIE};
+    use narvik_core::store::MemoryStore;
+    use narvik_core::{Error, ManualClock, Narvik, Session, SessionId, Timestamp};
+    use tower::ServiceExt;
+    use tower_layer::Layer;
+
+    use super::*;
+    use crate::{CurrentSession, NarvikLayer, SessionManager};
+
+    const DAY: Duration = Duration::from_secs(24 * 60 * 60);
+
+    async fn me(session: CurrentSession) -> String {
+        session.user_id.clone()
+    }
+
+    async fn sign_out(auth: SessionManager<MemoryStore>) -> StatusCode {
+        match auth.sign_out().await {
+            Ok(()) => StatusCode::NO_CONTENT,
+            Err(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    struct Fixture {
+        narvik: Arc<Narvik<MemoryStore>>,
+        clock: ManualClock,
+        service: NarvikService<Router, MemoryStore>,
+        cookie: String,
+    }
+
+    async fn fixture() -> Fixture {
+        let clock = ManualClock::new(Timestamp::from_unix_millis(1_000_000_000));
+        let narvik = Arc::new(Narvik::new(MemoryStore::new()).with_clock(clock.clone()));
+        let created = narvik.create_session("ada", ()).await.expect("create");
+        let router = Router::new()
+            .route("/me", get(me))
+            .route("/sign-out", get(sign_out));
+        let service = NarvikLayer::new(Arc::clone(&narvik)).layer(router);
+        let cookie = format!("{}={}", narvik.cookie_name(), created.token.as_str());
+        Fixture {
+            narvik,
+            clock,
+            service,
+            cookie,
+        }
+    }
+
+    fn get_with_cookie(path: &str, cookie: &str) -> Request<axum_core::body::Body> {
+        Request::get(path)
+            .header(COOKIE, cookie)
+            .body(axum_core::body::Body::empty())
+            .expect("request")
+    }
+
+    /// Calls the service once; returns the response and whether the
+    /// future was the boxed one.
+    async fn call(
+        service: &NarvikService<Router, MemoryStore>,
+        request: Request<axum_core::body::Body>,
+    ) -> (Response<Body>, bool) {
+        let mut service = service.clone();
+        let service = ServiceExt::<Request<axum_core::body::Body>>::ready(&mut service)
+            .await
+            .expect("ready");
+        let future = service.call(request);
+        let boxed = matches!(future.kind, Kind::Boxed { .. });
+        (future.await.expect("infallible"), boxed)
+    }
+
+    #[tokio::test]
+    async fn a_read_from_a_memory_store_boxes_no_future() {
+        let f = fixture().await;
+        let (response, boxed) = call(&f.service, get_with_cookie("/me", &f.cookie)).await;
+        assert!(!boxed);
+        assert_eq!(response.status(), StatusCode::OK);
+        assert!(response.headers().get(SET_COOKIE).is_none());
+    }
+
+    #[tokio::test]
+    async fn an_unknown_token_clears_the_cookie_without_waiting() {
+        let f = fixture().await;
+        let cookie = format!(
+            "{}=aaaqeayeaudaocajbifqydiob4ibceqt",
+            f.narvik.cookie_name()
+        );
+        let (response, boxed) = call(&f.service, get_with_cookie("/me", &cookie)).await;
+        assert!(!boxed);
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+        let set_cookie = response.headers()[SET_COOKIE].to_str().expect("ascii");
+        assert!(set_cookie.contains("Max-Age=0"), "{set_cookie}");
+    }
+
+    #[tokio::test]
+    async fn a_session_due_for_extension_waits_and_gets_a_fresh_cookie() {
+        let f = fixture().await;
+        f.clock.advance(16 * DAY);
+        let (response, boxed) = call(&f.service, get_with_cookie("/me", &f.cookie)).await;
+        assert!(boxed);
+        assert_eq!(response.status(), StatusCode::OK);
+        let set_cookie = response.headers()[SET_COOKIE].to_str().expect("ascii");
+        assert!(set_cookie.starts_with(&f.cookie), "{set_cookie}");
+        let token = f.cookie.split_once('=').expect("pair").1;
+        let session = f
+            .narvik
+            .store()
+            .fetch_session(&SessionId::from_token(token))
+            .await
+            .expect("fetch")
+            .expect("still there");
+        assert_eq!(
+            session.expires_at,
+            f.narvik.now().saturating_add(30 * DAY),
+            "extended to a full length from now"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_expired_session_waits_is_deleted_and_the_cookie_cleared() {
+        let f = fixture().await;
+        f.clock.advance(31 * DAY);
+        let (response, boxed) = call(&f.service, get_with_cookie("/me", &f.cookie)).await;
+        assert!(boxed);
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+        assert!(response.headers().contains_key(SET_COOKIE));
+        assert!(f.narvik.store().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_sign_out_without_waiting_clears_the_cookie_and_ends_the_session() {
+        let f = fixture().await;
+        let (response, boxed) = call(&f.service, get_with_cookie("/sign-out", &f.cookie)).await;
+        assert!(!boxed);
+        assert_eq!(response.status(), StatusCode::NO_CONTENT);
+        let set_cookie = response.headers()[SET_COOKIE].to_str().expect("ascii");
+        assert!(set_cookie.contains("Max-Age=0"), "{set_cookie}");
+        assert!(f.narvik.store().is_empty());
+    }
+
+    /// Answers every fetch at once, with an error.
+    struct BrokenNow;
+
+    impl SessionStore for BrokenNow {
+        type Data = ();
+
+        async fn save_session(&self, _: &Session) -> Result<(), Error> {
+            Err(Error::store("save session", "down"))
+        }
+        async fn fetch_session(&self, _: &SessionId) -> Result<Option<Session>, Error> {
+            Err(Error::store("fetch session", "down"))
+        }
+        async fn update_session_expiry(&self, _: &SessionId, _: Timestamp) -> Result<(), Error> {
+            Err(Error::store("update session expiry", "down"))
+        }
+        async fn delete_session(&self, _: &SessionId) -> Result<(), Error> {
+            Err(Error::store("delete session", "down"))
+        }
+        fn fetch_session_now(&self, _: &SessionId) -> Option<Result<Option<Session>, Error>> {
+            Some(Err(Error::store("fetch session", "down")))
+        }
+    }
+
+    #[tokio::test]
+    async fn a_store_failing_at_once_is_the_store_error_status_and_the_handler_does_not_run() {
+        let narvik = Narvik::new(BrokenNow);
+        let name = narvik.cookie_name().to_owned();
+        let ran = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = Arc::clone(&ran);
+        let router: Router = Router::new().route(
+            "/me",
+            get(move || {
+                flag.store(true, std::sync::atomic::Ordering::SeqCst);
+                async { "handler ran" }
+            }),
+        );
+        let app = router.layer(NarvikLayer::new(narvik));
+        let cookie = format!("{name}=aaaqeayeaudaocajbifqydiob4ibceqt");
+        let response = app
+            .oneshot(get_with_cookie("/me", &cookie))
+            .await
+            .expect("infallible");
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(!ran.load(std::sync::atomic::Ordering::SeqCst));
+    }
 }

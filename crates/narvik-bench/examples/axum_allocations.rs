@@ -2,7 +2,9 @@
 //! as `benches/axum_overhead.rs`, counted, not timed: the bare router,
 //! tower-sessions 0.15 (`MemoryStore`) and narvik-axum (narvik's
 //! `MemoryStore`), each at 100k live sessions, for an authenticated read
-//! (`GET /me` with a valid cookie) and a sign-in (`POST /sign-in`).
+//! (`GET /me` with a valid cookie) and a sign-in (`POST /sign-in`). Also
+//! axum's own `Extension` layer handing the handler one value: the least a
+//! layer that passes per-request data to a handler adds.
 //!
 //! ```sh
 //! cargo run --profile bench -p narvik-bench --example axum_allocations
@@ -12,6 +14,8 @@
 //! # Also write dhat-heap.json, the profile of every counted request
 //! # (open it in DHAT's viewer, dh_view.html), to see where they come from.
 //! cargo run --profile bench -p narvik-bench --example axum_allocations -- --save
+//! # Count (and profile) one router's requests alone: bare, tower-sessions, narvik.
+//! cargo run --profile bench -p narvik-bench --example axum_allocations -- --save --only narvik
 //! ```
 //!
 //! The counts come from `dhat` as the global allocator: every allocation
@@ -126,6 +130,7 @@ fn main() -> ExitCode {
     runtime.block_on(async {
         let mut subjects = vec![routers::bare()];
         if !check {
+            subjects.push(routers::extension_only());
             subjects.push(routers::tower_sessions().await);
         }
         subjects.push(routers::narvik().await);
@@ -137,8 +142,12 @@ fn main() -> ExitCode {
         } else {
             dhat::Profiler::builder().testing().build()
         };
+        let only = std::env::args().skip_while(|a| a != "--only").nth(1);
         let mut results = Vec::with_capacity(subjects.len());
         for subject in &subjects {
+            if only.as_ref().is_some_and(|name| name != subject.name) {
+                continue;
+            }
             let read = reads(subject).await;
             let sign_in = sign_ins(subject).await;
             results.push((subject.name, read, sign_in));
@@ -149,7 +158,10 @@ fn main() -> ExitCode {
              {READS} reads, {SIGN_INS} sign-ins each",
             routers::SESSIONS
         );
-        let bare = results[0];
+        let Some(&bare) = results.first() else {
+            println!("no router named {}", only.unwrap_or_default());
+            return ExitCode::FAILURE;
+        };
         for (name, read, sign_in) in &results {
             println!(
                 "  {name:<15} read {:>6.2} / {:>7.1} (+{:.2} / +{:.1})   \

@@ -169,6 +169,29 @@ pub fn bare() -> Subject {
     }
 }
 
+async fn extension_me(axum::Extension(user): axum::Extension<Arc<str>>) -> String {
+    user.as_ref().to_owned()
+}
+
+/// The least any layer that hands a handler per-request data adds on
+/// axum routes: axum's own `Extension` layer, inserting one `Arc<str>` into
+/// each request's extensions (no validation, no future of its own), and a
+/// handler that reads it. For the allocation counts, as a floor.
+#[must_use]
+pub fn extension_only() -> Subject {
+    let router = Router::new()
+        .route("/me", get(extension_me))
+        .route("/sign-in", post(|| async { StatusCode::NO_CONTENT }))
+        .layer(axum::Extension(Arc::<str>::from("user-0")))
+        .with_state(());
+    Subject {
+        name: "axum Extension",
+        router,
+        cookies: vec![HeaderValue::from_static("id=none")],
+        store: Store::None,
+    }
+}
+
 async fn ts_me(session: tower_sessions::Session) -> Result<String, StatusCode> {
     session
         .get::<String>("user_id")

@@ -251,11 +251,74 @@ impl<S: SessionStore> Narvik<S> {
         self.validate_id(id).instrument(span).await
     }
 
-    async fn validate_id(&self, id: SessionId) -> Result<Option<ValidSession<S::Data>>, Error> {
-        let Some(mut session) = self.store.fetch_session(&id).await? else {
-            return Ok(None);
+    /// [`validate_session`](Self::validate_session) without waiting, when
+    /// that is possible: `Some` with exactly what `validate_session` would
+    /// return, or `None` when it would have to wait. That is when the store
+    /// cannot answer at once (see [`SessionStore::fetch_session_now`]; of
+    /// the stores here only [`MemoryStore`](crate::store::MemoryStore)
+    /// can), and when validation must write: the session is expired (and
+    /// is deleted) or due for extension. Call `validate_session` then; it
+    /// looks the session up again.
+    ///
+    /// For callers that cannot hold a future without boxing it, such as a
+    /// tower layer.
+    ///
+    /// ```
+    /// use narvik_core::{Narvik, store::MemoryStore};
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let narvik = Narvik::new(MemoryStore::new());
+    /// let created = narvik.create_session("user-42", ()).await?;
+    /// let valid = match narvik.validate_session_now(created.token.as_str()) {
+    ///     Some(answer) => answer?,
+    ///     None => narvik.validate_session(created.token.as_str()).await?,
+    /// };
+    /// assert_eq!(valid.expect("valid").session.user_id, "user-42");
+    /// // A string that cannot be a token never needs the store.
+    /// assert!(matches!(narvik.validate_session_now("nope"), Some(Ok(None))));
+    /// # Ok::<(), narvik_core::Error>(())
+    /// # }).unwrap();
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// Inside the `Some`: any store error, as `validate_session`.
+    pub fn validate_session_now(
+        &self,
+        token: &str,
+    ) -> Option<Result<Option<ValidSession<S::Data>>, Error>> {
+        if !token::is_well_formed(token) {
+            return Some(Ok(None));
+        }
+        let id = SessionId::from_token(token);
+        let span = debug_span!("narvik.validate_session", session_id = field::Empty);
+        let _entered = (!span.is_disabled()).then(|| {
+            span.record("session_id", field::display(&id));
+            span.enter()
+        });
+        let session = match self.store.fetch_session_now(&id)? {
+            Ok(Some(session)) => session,
+            Ok(None) => return Some(Ok(None)),
+            Err(err) => return Some(Err(err)),
         };
-        if session.id != id {
+        match self.judge(&session, &id, self.clock.now()) {
+            Ok(Judgement::Live) => Some(Ok(Some(ValidSession {
+                session,
+                extended: false,
+            }))),
+            Ok(Judgement::Dead | Judgement::Extend(_)) => None,
+            Err(err) => Some(Err(err)),
+        }
+    }
+
+    /// What validation does with a session the store returned for `id`.
+    fn judge(
+        &self,
+        session: &Session<S::Data>,
+        id: &SessionId,
+        now: Timestamp,
+    ) -> Result<Judgement, Error> {
+        if session.id != *id {
             // A store that answers with another session is broken; failing
             // loudly beats handing out someone else's session.
             return Err(Error::store(
@@ -266,27 +329,41 @@ impl<S: SessionStore> Narvik<S> {
                 ),
             ));
         }
-        let now = self.clock.now();
-        if self.is_dead(&session, now) {
-            self.store.delete_session(&id).await?;
-            tracing::debug!("session expired; deleted");
-            return Ok(None);
+        if self.is_dead(session, now) {
+            return Ok(Judgement::Dead);
         }
         // Narvik extends when now >= expires_at - length / 2, i.e. when
         // 2 * (expires_at - now) <= length, kept in integers.
         let remaining = i128::from(session.expires_at.as_unix_millis() - now.as_unix_millis());
         let length = i128::from(duration_millis(self.config.session_length()));
-        let mut extended = false;
         if 2 * remaining <= length {
             let expires_at = self.expiry_from(session.created_at, now);
             // At the absolute cap the expiry cannot move: no write.
             if expires_at > session.expires_at {
-                self.store.update_session_expiry(&id, expires_at).await?;
-                session.expires_at = expires_at;
-                extended = true;
-                tracing::debug!(expires_at = %expires_at, "session extended");
+                return Ok(Judgement::Extend(expires_at));
             }
         }
+        Ok(Judgement::Live)
+    }
+
+    async fn validate_id(&self, id: SessionId) -> Result<Option<ValidSession<S::Data>>, Error> {
+        let Some(mut session) = self.store.fetch_session(&id).await? else {
+            return Ok(None);
+        };
+        let extended = match self.judge(&session, &id, self.clock.now())? {
+            Judgement::Live => false,
+            Judgement::Dead => {
+                self.store.delete_session(&id).await?;
+                tracing::debug!("session expired; deleted");
+                return Ok(None);
+            }
+            Judgement::Extend(expires_at) => {
+                self.store.update_session_expiry(&id, expires_at).await?;
+                session.expires_at = expires_at;
+                tracing::debug!(expires_at = %expires_at, "session extended");
+                true
+            }
+        };
         Ok(Some(ValidSession { session, extended }))
     }
 
@@ -361,5 +438,132 @@ impl<S: PurgeableStore> Narvik<S> {
         self.store
             .delete_all_expired_sessions(self.clock.now())
             .await
+    }
+}
+
+/// What validation does with a session it found.
+enum Judgement {
+    /// Return it as it is.
+    Live,
+    /// Expired or past the absolute lifetime: delete it, answer "no
+    /// session".
+    Dead,
+    /// Move its expiry to this time, then return it.
+    Extend(Timestamp),
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::store::MemoryStore;
+    use crate::{ManualClock, Session};
+
+    const DAY: Duration = Duration::from_secs(24 * 60 * 60);
+
+    fn block_on<T>(future: impl Future<Output = T>) -> T {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("runtime")
+            .block_on(future)
+    }
+
+    fn manager() -> (Narvik<MemoryStore>, ManualClock, Token) {
+        let clock = ManualClock::new(Timestamp::from_unix_millis(1_000_000_000));
+        let narvik = Narvik::new(MemoryStore::new()).with_clock(clock.clone());
+        let created = block_on(narvik.create_session("ada", ())).expect("create");
+        (narvik, clock, created.token)
+    }
+
+    #[test]
+    fn validate_now_answers_a_live_session_as_validate_does() {
+        let (narvik, _, token) = manager();
+        let now = narvik.validate_session_now(token.as_str());
+        let later = block_on(narvik.validate_session(token.as_str()));
+        let now = now.expect("answered").expect("no error").expect("valid");
+        assert_eq!(Some(now), later.expect("no error"));
+    }
+
+    #[test]
+    fn validate_now_answers_unknown_and_malformed_tokens_with_no_session() {
+        let (narvik, _, _) = manager();
+        let unknown = narvik.validate_session_now("aaaqeayeaudaocajbifqydiob4ibceqt");
+        assert!(matches!(unknown, Some(Ok(None))));
+        assert!(matches!(narvik.validate_session_now(""), Some(Ok(None))));
+    }
+
+    #[test]
+    fn validate_now_leaves_an_extension_to_validate() {
+        let (narvik, clock, token) = manager();
+        clock.advance(16 * DAY);
+        assert!(narvik.validate_session_now(token.as_str()).is_none());
+        let valid = block_on(narvik.validate_session(token.as_str()))
+            .expect("no error")
+            .expect("valid");
+        assert!(valid.extended);
+    }
+
+    #[test]
+    fn validate_now_leaves_an_expired_session_to_validate_which_deletes_it() {
+        let (narvik, clock, token) = manager();
+        clock.advance(30 * DAY);
+        assert!(narvik.validate_session_now(token.as_str()).is_none());
+        assert_eq!(narvik.store().len(), 1, "nothing deleted without waiting");
+        assert!(
+            block_on(narvik.validate_session(token.as_str()))
+                .expect("no error")
+                .is_none()
+        );
+        assert!(narvik.store().is_empty());
+    }
+
+    /// A store without `fetch_session_now` (the default).
+    struct Remote(MemoryStore);
+
+    impl SessionStore for Remote {
+        type Data = ();
+
+        async fn save_session(&self, session: &Session) -> Result<(), Error> {
+            self.0.save_session(session).await
+        }
+        async fn fetch_session(&self, id: &SessionId) -> Result<Option<Session>, Error> {
+            self.0.fetch_session(id).await
+        }
+        async fn update_session_expiry(
+            &self,
+            id: &SessionId,
+            expires_at: Timestamp,
+        ) -> Result<(), Error> {
+            self.0.update_session_expiry(id, expires_at).await
+        }
+        async fn delete_session(&self, id: &SessionId) -> Result<(), Error> {
+            self.0.delete_session(id).await
+        }
+    }
+
+    #[test]
+    fn validate_now_defers_to_validate_for_a_store_that_cannot_answer_at_once() {
+        let narvik = Narvik::new(Remote(MemoryStore::new()));
+        let created = block_on(narvik.create_session("ada", ())).expect("create");
+        assert!(
+            narvik
+                .validate_session_now(created.token.as_str())
+                .is_none()
+        );
+        assert!(
+            block_on(narvik.validate_session(created.token.as_str()))
+                .expect("no error")
+                .is_some()
+        );
+    }
+
+    #[test]
+    fn validate_now_reaches_a_memory_store_behind_an_arc_dyn() {
+        let store: Arc<dyn crate::store::DynSessionStore<()>> = Arc::new(MemoryStore::new());
+        let narvik = Narvik::new(store);
+        let created = block_on(narvik.create_session("ada", ())).expect("create");
+        let valid = narvik.validate_session_now(created.token.as_str());
+        assert!(matches!(valid, Some(Ok(Some(_)))));
     }
 }

@@ -151,6 +151,28 @@ pub trait SessionStore: Send + Sync {
     ///
     /// [`Error::Store`] if the backend fails.
     fn delete_session(&self, id: &SessionId) -> impl Future<Output = Result<(), Error>> + Send;
+
+    /// [`fetch_session`](Self::fetch_session) without waiting, for a store
+    /// that can answer at once (it holds its sessions in this process):
+    /// `Some` with exactly what `fetch_session` would return, or `None` to
+    /// say "ask `fetch_session`". The default is `None`.
+    ///
+    /// It lets [`Narvik::validate_session_now`](crate::Narvik::validate_session_now)
+    /// validate without a future, which a tower layer would otherwise box
+    /// on every request. [`MemoryStore`] provides it. A store that wraps
+    /// another (to inject faults, or count calls) keeps the default unless
+    /// it applies the same faults here.
+    ///
+    /// # Errors
+    ///
+    /// As [`fetch_session`](Self::fetch_session), inside the `Some`.
+    fn fetch_session_now(
+        &self,
+        id: &SessionId,
+    ) -> Option<Result<Option<Session<Self::Data>>, Error>> {
+        let _ = id;
+        None
+    }
 }
 
 /// The per-user operations: list a user's sessions, sign them all out, or
@@ -241,6 +263,8 @@ pub trait DynSessionStore<D>: Send + Sync {
     ) -> BoxFuture<'a, Result<(), Error>>;
     /// See [`SessionStore::delete_session`].
     fn delete_session<'a>(&'a self, id: &'a SessionId) -> BoxFuture<'a, Result<(), Error>>;
+    /// See [`SessionStore::fetch_session_now`].
+    fn fetch_session_now(&self, id: &SessionId) -> Option<Result<Option<Session<D>>, Error>>;
     /// See [`UserSessionStore::fetch_sessions_for_user`].
     fn fetch_sessions_for_user<'a>(
         &'a self,
@@ -281,6 +305,9 @@ where
     }
     fn delete_session<'a>(&'a self, id: &'a SessionId) -> BoxFuture<'a, Result<(), Error>> {
         Box::pin(SessionStore::delete_session(self, id))
+    }
+    fn fetch_session_now(&self, id: &SessionId) -> Option<Result<Option<Session<D>>, Error>> {
+        SessionStore::fetch_session_now(self, id)
     }
     fn fetch_sessions_for_user<'a>(
         &'a self,
@@ -326,6 +353,9 @@ impl<'s, D: Send + Sync + 'static> SessionStore for dyn DynSessionStore<D> + 's 
     }
     async fn delete_session(&self, id: &SessionId) -> Result<(), Error> {
         DynSessionStore::delete_session(self, id).await
+    }
+    fn fetch_session_now(&self, id: &SessionId) -> Option<Result<Option<Session<D>>, Error>> {
+        DynSessionStore::fetch_session_now(self, id)
     }
 }
 
@@ -375,6 +405,9 @@ impl<S: SessionStore + ?Sized> SessionStore for Arc<S> {
     }
     fn delete_session(&self, id: &SessionId) -> impl Future<Output = Result<(), Error>> + Send {
         (**self).delete_session(id)
+    }
+    fn fetch_session_now(&self, id: &SessionId) -> Option<Result<Option<Session<S::Data>>, Error>> {
+        (**self).fetch_session_now(id)
     }
 }
 
