@@ -263,3 +263,8 @@ pub use store::{
     DEFAULT_KEY_PREFIX, DEFAULT_READ_BATCH, DEFAULT_TIMEOUT, MAX_EXPIRY, RedisStore,
     RedisStoreBuilder,
 };
+
+/// The README's examples, compiled as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
