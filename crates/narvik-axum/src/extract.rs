@@ -319,7 +319,7 @@ impl<S: SessionStore> SessionManager<S> {
 
     /// Ends the request's current session, if any, before a sign-in, so a
     /// sign-in always gets a new token and the old one stops working
-    /// (SECURITY F.20: session fixation).
+    /// (session fixation: OWASP ASVS 4.0.3 3.2.1).
     async fn rotate(&self) -> Result<(), Error> {
         if let Some(valid) = &self.state.current {
             self.shared

@@ -1,5 +1,5 @@
 //! The origin check against cross-site request forgery, as in Lucia's
-//! guide (SECURITY I.30): a state-changing request that carries the
+//! guide (OWASP ASVS 5.0.0 3.5.1-3.5.3): a state-changing request that carries the
 //! session cookie must come from the site itself or an allow-listed
 //! origin.
 //!

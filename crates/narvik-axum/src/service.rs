@@ -222,7 +222,7 @@ where
 enum CookieAfter {
     Keep,
     /// Set it: a sign-in's new token, or a session that validation extended,
-    /// sent again with the new `Max-Age` (SECURITY E.16), which never
+    /// sent again with the new `Max-Age` (RFC 6265bis 4.1.2.2), which never
     /// outlasts the session's `expires_at`.
     Set(Token, Timestamp),
     /// Clear it: a sign-out, or a cookie that holds no valid session (so
@@ -437,8 +437,8 @@ impl<S: SessionStore + 'static> After<S> {
 
 /// Appends the session cookie's `Set-Cookie` (`live` unless it is the
 /// blank cookie), first dropping any `Set-Cookie` the handler wrote for
-/// the same name: a response carries at most one (RFC 6265bis 4.1.1,
-/// SECURITY G.26), and the layer's is the one that matches the store.
+/// the same name: a response carries at most one (RFC 6265bis 4.1.1), and
+/// the layer's is the one that matches the store.
 fn set_session_cookie(headers: &mut HeaderMap, value: String, name: &str, live: bool) {
     // Takes the string's buffer as it is (no copy).
     let Ok(value) = HeaderValue::try_from(value) else {

@@ -287,7 +287,7 @@ async fn an_extended_session_gets_a_fresh_cookie_without_the_handler() {
 
 /// With an absolute lifetime, an extension can leave less than a full
 /// length; the refreshed cookie's `Max-Age` is then what is left, so the
-/// browser never keeps a cookie past its session (SECURITY E.16). The
+/// browser never keeps a cookie past its session (RFC 6265bis 4.1.2.2). The
 /// sign-in's cookie, with the cap not binding yet, has the full length.
 #[tokio::test]
 async fn the_cookie_never_outlives_a_capped_session() {
