@@ -82,7 +82,8 @@ pg_trust_loopback() { # version
 if [[ -z "${NARVIK_TEST_POSTGRES_URL:-}" ]]; then
     if ! pg_up >/dev/null 2>&1; then
         if ! pg_server_installed; then
-            need "PostgreSQL (server and psql)" postgresql postgresql-client
+            need "PostgreSQL (server and psql; the tests want 127.0.0.1:5432, user postgres without a password, a database test)" \
+                postgresql postgresql-client
         fi
         version=$(pg_version)
         [[ -n "$version" ]] || fail "PostgreSQL is installed but /etc/postgresql has no cluster version"
@@ -135,7 +136,8 @@ if [[ -z "${NARVIK_TEST_MYSQL_URL:-}" ]]; then
                     'bind-address = 127.0.0.1' 'port = 3306' 'skip-name-resolve' \
                     >/etc/mysql/mariadb.conf.d/90-narvik-tests.cnf
             fi
-            need "MariaDB (server and client)" mariadb-server mariadb-client
+            need "MariaDB (server and client; the tests want 127.0.0.1:3306, root without a password, a database test)" \
+                mariadb-server mariadb-client
         fi
         if ! maria_running >/dev/null 2>&1; then
             log "starting MariaDB"
