@@ -64,9 +64,9 @@ pg_sql() { psql -h 127.0.0.1 -U postgres -d postgres -v ON_ERROR_STOP=1 -Atc "$1
 pg_version() { find /etc/postgresql -mindepth 1 -maxdepth 1 -type d -printf '%f\n' 2>/dev/null | sort -V | tail -n 1; }
 pg_server_installed() { command -v pg_ctlcluster >/dev/null && compgen -G '/usr/lib/postgresql/*/bin/postgres' >/dev/null; }
 
-# Debian's clusters trust only local sockets ("peer") and ask passwords over
-# TCP; the tests connect over 127.0.0.1 as `postgres` without one. pg_hba.conf
-# is read first match wins, so loopback trust goes on top. Loopback only.
+# A new Debian cluster lets in local sockets by peer and asks a password over
+# TCP; the tests connect over 127.0.0.1 as `postgres` without one. The first
+# matching pg_hba.conf line wins, so loopback trust goes on top. Loopback only.
 pg_trust_loopback() { # version
     local hba="/etc/postgresql/$1/main/pg_hba.conf"
     if ! grep -Eq '^host[[:space:]]+all[[:space:]]+all[[:space:]]+127\.0\.0\.1/32[[:space:]]+trust' "$hba"; then
