@@ -22,6 +22,31 @@
 //! 5. the [`Wrapped::after`] hooks of its operation see the answer and may
 //!    change it.
 //!
+//! # Lookups without waiting
+//!
+//! [`SessionStore::fetch_session_now`] is forwarded to the inner store, so
+//! a wrapped [`MemoryStore`](narvik_core::store::MemoryStore) still lets
+//! [`Narvik::validate_session_now`](narvik_core::Narvik::validate_session_now)
+//! (and a framework layer's path that calls it) answer without waiting. It
+//! is the operation [`Op::FetchSession`], and goes through the same steps,
+//! so a test sees one behaviour whichever path the code under test takes:
+//!
+//! - a fault set for [`Op::FetchSession`] makes it answer at once with
+//!   [`injected_failure`] (counted, the fault used up), as the waiting
+//!   lookup would have;
+//! - with a [`Wrapped::before`] hook for [`Op::FetchSession`], or an inner
+//!   store that cannot answer at once, it answers `None` without counting:
+//!   the hooks can only run in the waiting lookup, which is then made and
+//!   counted;
+//! - otherwise the inner store's answer is counted and goes through the
+//!   [`Wrapped::after`] hooks, and [`Wrapped::answered_at_once`] goes up.
+//!
+//! A validation that must write (an expired session, or one due for
+//! extension) gets an answer at once, then looks the session up again
+//! while waiting: two [`Op::FetchSession`] calls.
+//! [`Wrapped::answering_at_once`]`(false)` turns the forwarding off, for a
+//! test of the path a remote store takes.
+//!
 //! # Examples
 //!
 //! Counting calls, and a store that is down for one lookup:
@@ -71,7 +96,7 @@ use std::any::Any;
 use std::fmt;
 use std::future::Future;
 use std::io;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
 use narvik_core::store::{BoxFuture, PurgeableStore, SessionStore, UserSessionStore};
@@ -295,14 +320,31 @@ type Erased = Arc<dyn Any + Send + Sync>;
 const ALWAYS: usize = usize::MAX;
 
 /// What clones of one [`Wrapped`] share.
-#[derive(Default)]
 struct Shared {
     calls: [AtomicUsize; Op::ALL.len()],
+    /// Whether `fetch_session_now` is passed to the inner store.
+    at_once: AtomicBool,
+    /// How many `fetch_session_now` calls were answered (`Some`).
+    answered_at_once: AtomicUsize,
     /// Per operation, how many of its next calls fail ([`ALWAYS`]: all).
     faults: [AtomicUsize; Op::ALL.len()],
     before: RwLock<Vec<(Op, Erased)>>,
     after: RwLock<Vec<(Op, Erased)>>,
     on_drop: Mutex<Vec<Box<dyn FnOnce() + Send>>>,
+}
+
+impl Default for Shared {
+    fn default() -> Self {
+        Self {
+            calls: Default::default(),
+            at_once: AtomicBool::new(true),
+            answered_at_once: AtomicUsize::new(0),
+            faults: Default::default(),
+            before: RwLock::default(),
+            after: RwLock::default(),
+            on_drop: Mutex::default(),
+        }
+    }
 }
 
 impl Shared {
@@ -383,6 +425,50 @@ impl<S> Wrapped<S> {
     #[must_use]
     pub fn calls(&self, op: Op) -> usize {
         self.shared.calls[op.index()].load(Ordering::SeqCst)
+    }
+
+    /// Whether [`SessionStore::fetch_session_now`] is passed to the inner
+    /// store (the default) or always answers `None`, as a store that
+    /// cannot answer without waiting (a remote one) does: a test of the
+    /// code path such a store takes, with an in-memory store inside. See
+    /// [Lookups without waiting](self#lookups-without-waiting). Clones
+    /// share the setting.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use narvik_core::store::MemoryStore;
+    /// use narvik_core::{Error, Narvik};
+    /// use narvik_testkit::wrap::{Op, Wrapped};
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().build().expect("runtime").block_on(async {
+    /// let store = Wrapped::new(MemoryStore::<()>::new());
+    /// let narvik = Narvik::new(store.clone());
+    /// let token = narvik.create_session("ada", ()).await?.token;
+    /// assert!(matches!(narvik.validate_session_now(token.as_str()), Some(Ok(Some(_)))));
+    /// assert_eq!(store.answered_at_once(), 1);
+    ///
+    /// let remote = Wrapped::new(MemoryStore::<()>::new()).answering_at_once(false);
+    /// let narvik = Narvik::new(remote.clone());
+    /// let token = narvik.create_session("ada", ()).await?.token;
+    /// assert!(narvik.validate_session_now(token.as_str()).is_none(), "wait, then");
+    /// assert!(narvik.validate_session(token.as_str()).await?.is_some());
+    /// assert_eq!((remote.answered_at_once(), remote.calls(Op::FetchSession)), (0, 1));
+    /// # Ok::<(), Error>(())
+    /// # }).expect("the example");
+    /// ```
+    #[must_use]
+    pub fn answering_at_once(self, on: bool) -> Self {
+        self.shared.at_once.store(on, Ordering::SeqCst);
+        self
+    }
+
+    /// How many [`SessionStore::fetch_session_now`] calls this store
+    /// answered without waiting (an injected failure included); each is
+    /// also counted in [`calls`](Self::calls)`(Op::FetchSession)`.
+    #[must_use]
+    pub fn answered_at_once(&self) -> usize {
+        self.shared.answered_at_once.load(Ordering::SeqCst)
     }
 
     /// How many calls of any operation reached this store.
@@ -583,6 +669,38 @@ impl<S: SessionStore + 'static> SessionStore for Wrapped<S> {
         let call = Call::FetchSession { id };
         self.run(call, |r| Reply::Session(r), |s| s.fetch_session(id))
             .await
+    }
+
+    /// Forwarded, through the same steps as
+    /// [`fetch_session`](Self::fetch_session): see [Lookups without
+    /// waiting](self#lookups-without-waiting).
+    fn fetch_session_now(&self, id: &SessionId) -> Option<Result<Option<Session<S::Data>>, Error>> {
+        let op = Op::FetchSession;
+        let shared = &self.shared;
+        if !shared.at_once.load(Ordering::SeqCst) {
+            return None;
+        }
+        // The waiting lookup would fail the same way, whatever the inner
+        // store: answer now, and let no future be needed.
+        if shared.take_fault(op) {
+            shared.calls[op.index()].fetch_add(1, Ordering::SeqCst);
+            shared.answered_at_once.fetch_add(1, Ordering::SeqCst);
+            return Some(Err(injected_failure(op)));
+        }
+        // Before hooks are futures: only the waiting lookup can run them.
+        if !Shared::hooks(&shared.before, op).is_empty() {
+            return None;
+        }
+        let mut result = self.inner.fetch_session_now(id)?;
+        shared.calls[op.index()].fetch_add(1, Ordering::SeqCst);
+        shared.answered_at_once.fetch_add(1, Ordering::SeqCst);
+        let call = Call::FetchSession { id };
+        for hook in Shared::hooks(&shared.after, op) {
+            if let Some(hook) = hook.downcast_ref::<Box<AfterHook<S::Data>>>() {
+                hook(call, Reply::Session(&mut result));
+            }
+        }
+        Some(result)
     }
 
     async fn update_session_expiry(
