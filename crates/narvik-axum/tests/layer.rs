@@ -1,5 +1,12 @@
 //! The layer and extractors end to end, in-process: cookies, bearer, the
 //! origin check, store failures, and the cookie header edge cases.
+//!
+//! The layer validates in one of two ways: at once, calling the handler
+//! directly, when the store can answer without waiting (a
+//! [`MemoryStore`]); or in a boxed future, when it cannot (a remote store)
+//! or validation must write. Each case takes the [`Path`] to run on, and
+//! `on_both_paths!` at the end runs every one on both, as
+//! `direct::<case>` and `waiting::<case>`: the two must behave the same.
 
 mod support;
 
@@ -16,6 +23,7 @@ use narvik_axum::{
 };
 use narvik_core::store::MemoryStore;
 use narvik_core::{Config, ManualClock, Narvik, SameSite, Timestamp, Token};
+use narvik_testkit::wrap::{Op, Wrapped};
 use support::{
     CountingStore, LogCapture, body_text, failing_store, send, set_cookies_named, the_set_cookie,
 };
@@ -25,6 +33,24 @@ const SITE: &str = "https://app.example.com";
 const COOKIE: &str = "narvik_session";
 
 type Store = CountingStore;
+
+/// Which of the layer's two ways of validating a case runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Path {
+    /// The store answers at once: a wrapped [`MemoryStore`] as it is.
+    Direct,
+    /// The store answers only by waiting, as a remote one: the same store
+    /// with [`answering_at_once`](narvik_testkit::wrap::Wrapped::answering_at_once)
+    /// off.
+    Waiting,
+}
+
+impl Path {
+    /// A fresh store that takes this path.
+    fn store(self) -> Store {
+        CountingStore::default().answering_at_once(self == Self::Direct)
+    }
+}
 
 async fn me(session: CurrentSession) -> String {
     session.user_id.clone()
@@ -118,15 +144,16 @@ struct App {
     clock: ManualClock,
 }
 
-fn app() -> App {
-    app_with(Config::default(), |b| b)
+fn app(path: Path) -> App {
+    app_with(path, Config::default(), |b| b)
 }
 
 fn app_with(
+    path: Path,
     config: Config,
     options: impl FnOnce(NarvikLayerBuilder<Store>) -> NarvikLayerBuilder<Store>,
 ) -> App {
-    let store = CountingStore::default();
+    let store = path.store();
     let clock = ManualClock::new(Timestamp::from_unix_millis(1_750_000_000_000));
     let narvik = Arc::new(Narvik::with_config(store.clone(), config).with_clock(clock.clone()));
     let layer = options(NarvikLayer::builder(Arc::clone(&narvik)))
@@ -182,11 +209,27 @@ fn token_of(cookie_pair: &str) -> &str {
     cookie_pair.split_once('=').expect("name=value").1
 }
 
+// ------------------------------------------------------------------ paths
+
+/// A case runs on the path it asks for: a live read is answered at once,
+/// or only by waiting.
+async fn the_case_runs_on_the_path_it_asks_for(path: Path) {
+    let app = app(path);
+    let cookie = signed_in(&app).await;
+    let before = app.store.calls(Op::FetchSession);
+    let response = send(&app.router, get_with_cookie("/me", &cookie)).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(app.store.calls(Op::FetchSession) - before, 1);
+    assert_eq!(
+        app.store.answered_at_once(),
+        usize::from(path == Path::Direct)
+    );
+}
+
 // ---------------------------------------------------------------- cookies
 
-#[tokio::test]
-async fn sign_in_sets_an_httponly_secure_lax_root_cookie() {
-    let app = app();
+async fn sign_in_sets_an_httponly_secure_lax_root_cookie(path: Path) {
+    let app = app(path);
     let response = send(
         &app.router,
         same_origin_post("/sign-in")
@@ -209,10 +252,9 @@ async fn sign_in_sets_an_httponly_secure_lax_root_cookie() {
     assert_eq!(app.store.inner().len(), 1);
 }
 
-#[tokio::test]
-async fn secure_can_be_turned_off_for_local_http() {
+async fn secure_can_be_turned_off_for_local_http(path: Path) {
     let config = Config::builder().secure(false).build().expect("config");
-    let app = app_with(config, |b| b);
+    let app = app_with(path, config, |b| b);
     let response = send(
         &app.router,
         Request::post("/sign-in")
@@ -227,9 +269,8 @@ async fn secure_can_be_turned_off_for_local_http() {
     assert_eq!(cookie.http_only(), Some(true));
 }
 
-#[tokio::test]
-async fn sign_in_response_is_not_cacheable() {
-    let app = app();
+async fn sign_in_response_is_not_cacheable(path: Path) {
+    let app = app(path);
     let response = send(
         &app.router,
         same_origin_post("/sign-in")
@@ -240,9 +281,8 @@ async fn sign_in_response_is_not_cacheable() {
     assert_eq!(response.headers()[header::CACHE_CONTROL], "no-store");
 }
 
-#[tokio::test]
-async fn the_cookie_opens_protected_routes() {
-    let app = app();
+async fn the_cookie_opens_protected_routes(path: Path) {
+    let app = app(path);
     let cookie = signed_in(&app).await;
     let response = send(&app.router, get_with_cookie("/me", &cookie)).await;
     assert_eq!(response.status(), StatusCode::OK);
@@ -250,17 +290,15 @@ async fn the_cookie_opens_protected_routes() {
     assert_eq!(body_text(response).await, "ada");
 }
 
-#[tokio::test]
-async fn current_session_reports_the_cookie_method() {
-    let app = app();
+async fn current_session_reports_the_cookie_method(path: Path) {
+    let app = app(path);
     let cookie = signed_in(&app).await;
     let response = send(&app.router, get_with_cookie("/method", &cookie)).await;
     assert_eq!(body_text(response).await, "cookie");
 }
 
-#[tokio::test]
-async fn no_cookie_is_written_while_more_than_half_the_session_remains() {
-    let app = app();
+async fn no_cookie_is_written_while_more_than_half_the_session_remains(path: Path) {
+    let app = app(path);
     let cookie = signed_in(&app).await;
     app.clock.advance(Duration::from_secs(14 * 24 * 3600));
     let response = send(&app.router, get_with_cookie("/me", &cookie)).await;
@@ -268,9 +306,8 @@ async fn no_cookie_is_written_while_more_than_half_the_session_remains() {
     assert!(set_cookies_named(response.headers(), COOKIE).is_empty());
 }
 
-#[tokio::test]
-async fn an_extended_session_gets_a_fresh_cookie_without_the_handler() {
-    let app = app();
+async fn an_extended_session_gets_a_fresh_cookie_without_the_handler(path: Path) {
+    let app = app(path);
     let cookie = signed_in(&app).await;
     app.clock.advance(Duration::from_secs(16 * 24 * 3600));
     let response = send(&app.router, get_with_cookie("/me", &cookie)).await;
@@ -289,15 +326,14 @@ async fn an_extended_session_gets_a_fresh_cookie_without_the_handler() {
 /// length; the refreshed cookie's `Max-Age` is then what is left, so the
 /// browser never keeps a cookie past its session (RFC 6265bis 4.1.2.2). The
 /// sign-in's cookie, with the cap not binding yet, has the full length.
-#[tokio::test]
-async fn the_cookie_never_outlives_a_capped_session() {
+async fn the_cookie_never_outlives_a_capped_session(path: Path) {
     const HOUR: u64 = 3600;
     let config = Config::builder()
         .session_length(Duration::from_secs(24 * HOUR))
         .absolute_lifetime(Duration::from_secs(30 * HOUR))
         .build()
         .expect("config");
-    let app = app_with(config, |b| b);
+    let app = app_with(path, config, |b| b);
     let response = send(
         &app.router,
         same_origin_post("/sign-in")
@@ -325,9 +361,8 @@ async fn the_cookie_never_outlives_a_capped_session() {
     );
 }
 
-#[tokio::test]
-async fn an_unknown_token_clears_the_cookie() {
-    let app = app();
+async fn an_unknown_token_clears_the_cookie(path: Path) {
+    let app = app(path);
     let unknown = Token::generate().expect("os rng");
     let response = send(
         &app.router,
@@ -345,9 +380,8 @@ async fn an_unknown_token_clears_the_cookie() {
     assert_eq!(body_text(response).await, "anonymous");
 }
 
-#[tokio::test]
-async fn a_malformed_cookie_is_cleared_without_a_store_call() {
-    let app = app();
+async fn a_malformed_cookie_is_cleared_without_a_store_call(path: Path) {
+    let app = app(path);
     let response = send(
         &app.router,
         get_with_cookie("/me", &format!("{COOKIE}=not-a-token")),
@@ -358,9 +392,8 @@ async fn a_malformed_cookie_is_cleared_without_a_store_call() {
     assert_eq!(app.store.total_calls(), 0);
 }
 
-#[tokio::test]
-async fn an_expired_session_is_401_and_the_cookie_is_cleared() {
-    let app = app();
+async fn an_expired_session_is_401_and_the_cookie_is_cleared(path: Path) {
+    let app = app(path);
     let cookie = signed_in(&app).await;
     app.clock.advance(Duration::from_secs(30 * 24 * 3600));
     let response = send(&app.router, get_with_cookie("/me", &cookie)).await;
@@ -369,9 +402,8 @@ async fn an_expired_session_is_401_and_the_cookie_is_cleared() {
     assert_eq!(app.store.inner().len(), 0);
 }
 
-#[tokio::test]
-async fn sign_out_ends_the_session_and_clears_the_cookie() {
-    let app = app();
+async fn sign_out_ends_the_session_and_clears_the_cookie(path: Path) {
+    let app = app(path);
     let cookie = signed_in(&app).await;
     let response = send(
         &app.router,
@@ -388,9 +420,8 @@ async fn sign_out_ends_the_session_and_clears_the_cookie() {
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
 }
 
-#[tokio::test]
-async fn sign_in_ends_the_previous_session() {
-    let app = app();
+async fn sign_in_ends_the_previous_session(path: Path) {
+    let app = app(path);
     let first = signed_in(&app).await;
     let response = send(
         &app.router,
@@ -407,9 +438,8 @@ async fn sign_in_ends_the_previous_session() {
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
 }
 
-#[tokio::test]
-async fn sign_out_others_keeps_only_this_session() {
-    let app = app();
+async fn sign_out_others_keeps_only_this_session(path: Path) {
+    let app = app(path);
     let keep = signed_in(&app).await;
     let _other = signed_in(&app).await;
     let _third = signed_in(&app).await;
@@ -429,9 +459,8 @@ async fn sign_out_others_keeps_only_this_session() {
     assert_eq!(response.status(), StatusCode::OK);
 }
 
-#[tokio::test]
-async fn sign_out_everywhere_ends_every_session_and_clears_the_cookie() {
-    let app = app();
+async fn sign_out_everywhere_ends_every_session_and_clears_the_cookie(path: Path) {
+    let app = app(path);
     let cookie = signed_in(&app).await;
     let _other = signed_in(&app).await;
     let response = send(
@@ -448,9 +477,8 @@ async fn sign_out_everywhere_ends_every_session_and_clears_the_cookie() {
 
 // ------------------------------------------------- one Set-Cookie at most
 
-#[tokio::test]
-async fn the_handlers_stray_session_cookie_is_replaced_by_the_layers() {
-    let app = app();
+async fn the_handlers_stray_session_cookie_is_replaced_by_the_layers(path: Path) {
+    let app = app(path);
     let response = send(
         &app.router,
         same_origin_post("/stray")
@@ -463,9 +491,8 @@ async fn the_handlers_stray_session_cookie_is_replaced_by_the_layers() {
     assert_eq!(set_cookies_named(response.headers(), "theme").len(), 1);
 }
 
-#[tokio::test]
-async fn sign_in_wins_over_clearing_a_bad_cookie() {
-    let app = app();
+async fn sign_in_wins_over_clearing_a_bad_cookie(path: Path) {
+    let app = app(path);
     let response = send(
         &app.router,
         same_origin_post("/sign-in")
@@ -478,9 +505,8 @@ async fn sign_in_wins_over_clearing_a_bad_cookie() {
     assert!(Token::parse(cookie.value()).is_some());
 }
 
-#[tokio::test]
-async fn sign_out_wins_over_refreshing_an_extended_session() {
-    let app = app();
+async fn sign_out_wins_over_refreshing_an_extended_session(path: Path) {
+    let app = app(path);
     let cookie = signed_in(&app).await;
     app.clock.advance(Duration::from_secs(20 * 24 * 3600));
     let response = send(
@@ -496,9 +522,8 @@ async fn sign_out_wins_over_refreshing_an_extended_session() {
 
 // ------------------------------------------------------------- Cookie headers
 
-#[tokio::test]
-async fn cookies_split_over_several_headers_are_read() {
-    let app = app();
+async fn cookies_split_over_several_headers_are_read(path: Path) {
+    let app = app(path);
     let cookie = signed_in(&app).await;
     let mut request = get_with_cookie("/me", "theme=dark; lang=en");
     request
@@ -513,9 +538,8 @@ async fn cookies_split_over_several_headers_are_read() {
     assert_eq!(body_text(response).await, "ada");
 }
 
-#[tokio::test]
-async fn with_duplicate_names_the_first_token_shaped_value_is_used() {
-    let app = app();
+async fn with_duplicate_names_the_first_token_shaped_value_is_used(path: Path) {
+    let app = app(path);
     let cookie = signed_in(&app).await;
     // Garbage first, then the real token: the garbage is skipped.
     let header = format!("{COOKIE}=garbage; {cookie}");
@@ -532,9 +556,8 @@ async fn with_duplicate_names_the_first_token_shaped_value_is_used() {
     assert_eq!(app.store.total_calls() - before, 1);
 }
 
-#[tokio::test]
-async fn malformed_cookie_headers_never_panic_and_never_reach_the_store() {
-    let app = app();
+async fn malformed_cookie_headers_never_panic_and_never_reach_the_store(path: Path) {
+    let app = app(path);
     let values: Vec<Vec<u8>> = vec![
         b"".to_vec(),
         b";;;;".to_vec(),
@@ -568,9 +591,8 @@ async fn malformed_cookie_headers_never_panic_and_never_reach_the_store() {
     assert_eq!(app.store.total_calls(), 0);
 }
 
-#[tokio::test]
-async fn the_token_is_never_read_from_the_query_string() {
-    let app = app();
+async fn the_token_is_never_read_from_the_query_string(path: Path) {
+    let app = app(path);
     let cookie = signed_in(&app).await;
     let token = token_of(&cookie);
     let request = Request::get(format!(
@@ -585,9 +607,8 @@ async fn the_token_is_never_read_from_the_query_string() {
 
 // ------------------------------------------------------------------ bearer
 
-#[tokio::test]
-async fn bearer_sign_in_returns_the_token_and_sets_no_cookie() {
-    let app = app();
+async fn bearer_sign_in_returns_the_token_and_sets_no_cookie(path: Path) {
+    let app = app(path);
     let response = send(
         &app.router,
         Request::post("/token")
@@ -606,9 +627,8 @@ async fn bearer_sign_in_returns_the_token_and_sets_no_cookie() {
     assert_eq!(body_text(response).await, "ada");
 }
 
-#[tokio::test]
-async fn bearer_requests_never_get_cookies() {
-    let app = app();
+async fn bearer_requests_never_get_cookies(path: Path) {
+    let app = app(path);
     let cookie = signed_in(&app).await;
     let token = token_of(&cookie).to_owned();
 
@@ -636,9 +656,8 @@ async fn bearer_requests_never_get_cookies() {
     assert_eq!(app.store.inner().len(), 0);
 }
 
-#[tokio::test]
-async fn bearer_wins_over_the_cookie() {
-    let app = app();
+async fn bearer_wins_over_the_cookie(path: Path) {
+    let app = app(path);
     let ada_cookie = signed_in(&app).await;
     let grace = app
         .narvik
@@ -654,9 +673,8 @@ async fn bearer_wins_over_the_cookie() {
     assert_eq!(body_text(response).await, "grace");
 }
 
-#[tokio::test]
-async fn bearer_requests_skip_the_origin_check() {
-    let app = app();
+async fn bearer_requests_skip_the_origin_check(path: Path) {
+    let app = app(path);
     let created = app.narvik.create_session("ada", ()).await.expect("create");
     let mut request = bearer(http::Method::POST, "/write", created.token.as_str());
     request
@@ -666,9 +684,8 @@ async fn bearer_requests_skip_the_origin_check() {
     assert_eq!(response.status(), StatusCode::OK);
 }
 
-#[tokio::test]
-async fn with_bearer_off_the_header_is_ignored() {
-    let app = app_with(Config::default(), |b| b.bearer(false));
+async fn with_bearer_off_the_header_is_ignored(path: Path) {
+    let app = app_with(path, Config::default(), |b| b.bearer(false));
     let created = app.narvik.create_session("ada", ()).await.expect("create");
     let response = send(
         &app.router,
@@ -689,9 +706,8 @@ async fn cookie_post(app: &App, cookie: &str, headers: &[(&str, &str)]) -> http:
     send(&app.router, builder.body(Body::empty()).expect("request")).await
 }
 
-#[tokio::test]
-async fn cross_origin_cookie_requests_are_refused_before_the_store() {
-    let app = app();
+async fn cross_origin_cookie_requests_are_refused_before_the_store(path: Path) {
+    let app = app(path);
     let cookie = signed_in(&app).await;
     for origin in [
         "https://evil.com",
@@ -715,9 +731,8 @@ async fn cross_origin_cookie_requests_are_refused_before_the_store() {
     }
 }
 
-#[tokio::test]
-async fn every_state_changing_method_is_checked() {
-    let app = app();
+async fn every_state_changing_method_is_checked(path: Path) {
+    let app = app(path);
     let cookie = signed_in(&app).await;
     for method in [
         http::Method::POST,
@@ -738,9 +753,8 @@ async fn every_state_changing_method_is_checked() {
     }
 }
 
-#[tokio::test]
-async fn missing_origin_is_refused_unless_sec_fetch_site_is_same_origin() {
-    let app = app();
+async fn missing_origin_is_refused_unless_sec_fetch_site_is_same_origin(path: Path) {
+    let app = app(path);
     let cookie = signed_in(&app).await;
     let response = cookie_post(&app, &cookie, &[("host", HOST)]).await;
     assert_eq!(response.status(), StatusCode::FORBIDDEN);
@@ -758,9 +772,10 @@ async fn missing_origin_is_refused_unless_sec_fetch_site_is_same_origin() {
     assert_eq!(response.status(), StatusCode::OK);
 }
 
-#[tokio::test]
-async fn an_allowed_sec_fetch_site_passes_without_origin() {
-    let app = app_with(Config::default(), |b| b.allow_sec_fetch_site("same-site"));
+async fn an_allowed_sec_fetch_site_passes_without_origin(path: Path) {
+    let app = app_with(path, Config::default(), |b| {
+        b.allow_sec_fetch_site("same-site")
+    });
     let cookie = signed_in(&app).await;
     for (site, status) in [
         ("same-site", StatusCode::OK),
@@ -774,18 +789,16 @@ async fn an_allowed_sec_fetch_site_passes_without_origin() {
     }
 }
 
-#[tokio::test]
-async fn same_origin_requests_pass() {
-    let app = app();
+async fn same_origin_requests_pass(path: Path) {
+    let app = app(path);
     let cookie = signed_in(&app).await;
     let response = cookie_post(&app, &cookie, &[("host", HOST), ("origin", SITE)]).await;
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(body_text(response).await, "written by ada");
 }
 
-#[tokio::test]
-async fn allow_listed_origins_pass_and_only_exactly() {
-    let app = app_with(Config::default(), |b| {
+async fn allow_listed_origins_pass_and_only_exactly(path: Path) {
+    let app = app_with(path, Config::default(), |b| {
         b.allow_origin("https://admin.example.com")
     });
     let cookie = signed_in(&app).await;
@@ -806,9 +819,8 @@ async fn allow_listed_origins_pass_and_only_exactly() {
     }
 }
 
-#[tokio::test]
-async fn configured_request_scheme_refuses_the_http_twin() {
-    let app = app_with(Config::default(), |b| b.request_scheme("https"));
+async fn configured_request_scheme_refuses_the_http_twin(path: Path) {
+    let app = app_with(path, Config::default(), |b| b.request_scheme("https"));
     let cookie = signed_in(&app).await;
     let response = cookie_post(
         &app,
@@ -821,9 +833,8 @@ async fn configured_request_scheme_refuses_the_http_twin() {
     assert_eq!(response.status(), StatusCode::OK);
 }
 
-#[tokio::test]
-async fn safe_methods_pass_whatever_the_origin() {
-    let app = app();
+async fn safe_methods_pass_whatever_the_origin(path: Path) {
+    let app = app(path);
     let cookie = signed_in(&app).await;
     for method in [http::Method::GET, http::Method::HEAD] {
         let mut request = get_with_cookie("/me", &cookie);
@@ -836,9 +847,8 @@ async fn safe_methods_pass_whatever_the_origin() {
     }
 }
 
-#[tokio::test]
-async fn the_check_can_be_turned_off() {
-    let app = app_with(Config::default(), |b| b.csrf(false));
+async fn the_check_can_be_turned_off(path: Path) {
+    let app = app_with(path, Config::default(), |b| b.csrf(false));
     let cookie = signed_in(&app).await;
     let response = cookie_post(
         &app,
@@ -849,9 +859,8 @@ async fn the_check_can_be_turned_off() {
     assert_eq!(response.status(), StatusCode::OK);
 }
 
-#[tokio::test]
-async fn cookieless_requests_are_not_refused() {
-    let app = app();
+async fn cookieless_requests_are_not_refused(path: Path) {
+    let app = app(path);
     let response = send(
         &app.router,
         Request::post("/open")
@@ -864,9 +873,8 @@ async fn cookieless_requests_are_not_refused() {
     assert_eq!(response.status(), StatusCode::OK);
 }
 
-#[tokio::test]
-async fn cross_origin_cookie_sign_in_is_refused() {
-    let app = app();
+async fn cross_origin_cookie_sign_in_is_refused(path: Path) {
+    let app = app(path);
     let response = send(
         &app.router,
         Request::post("/sign-in")
@@ -883,9 +891,8 @@ async fn cross_origin_cookie_sign_in_is_refused() {
 
 // ------------------------------------------------------------- 401 bodies
 
-#[tokio::test]
-async fn protected_routes_answer_401_with_a_bearer_challenge_by_default() {
-    let app = app();
+async fn protected_routes_answer_401_with_a_bearer_challenge_by_default(path: Path) {
+    let app = app(path);
     let response = send(
         &app.router,
         Request::get("/me").body(Body::empty()).expect("request"),
@@ -897,9 +904,8 @@ async fn protected_routes_answer_401_with_a_bearer_challenge_by_default() {
     assert_eq!(body_text(response).await, "Unauthorized");
 }
 
-#[tokio::test]
-async fn the_401_body_is_customisable() {
-    let app = app_with(Config::default(), |b| {
+async fn the_401_body_is_customisable(path: Path) {
+    let app = app_with(path, Config::default(), |b| {
         b.unauthorized(|parts| {
             let wants_html = parts
                 .headers
@@ -930,9 +936,8 @@ async fn the_401_body_is_customisable() {
     assert_eq!(body_text(response).await, "<a href=/sign-in>sign in</a>");
 }
 
-#[tokio::test]
-async fn optional_session_is_none_without_a_session() {
-    let app = app();
+async fn optional_session_is_none_without_a_session(path: Path) {
+    let app = app(path);
     let response = send(
         &app.router,
         Request::get("/maybe").body(Body::empty()).expect("request"),
@@ -963,7 +968,7 @@ async fn extractors_without_the_layer_are_a_500_not_a_401() {
 
 // ------------------------------------------------------------ store errors
 
-fn failing_app(status: Option<StatusCode>) -> Router {
+fn failing_app(path: Path, status: Option<StatusCode>) -> Router {
     async fn me(session: CurrentSession) -> String {
         session.user_id.clone()
     }
@@ -978,7 +983,7 @@ fn failing_app(status: Option<StatusCode>) -> Router {
         auth.sign_in("ada", ()).await?;
         Ok(StatusCode::NO_CONTENT)
     }
-    let mut builder = NarvikLayer::builder(Narvik::new(failing_store()));
+    let mut builder = NarvikLayer::builder(Narvik::new(failing_store(path.store())));
     if let Some(status) = status {
         builder = builder.store_error_status(status);
     }
@@ -989,9 +994,8 @@ fn failing_app(status: Option<StatusCode>) -> Router {
         .layer(builder.build().expect("valid options"))
 }
 
-#[tokio::test]
-async fn a_failing_store_is_a_500_never_a_401_and_the_token_is_not_logged() {
-    let router = failing_app(None);
+async fn a_failing_store_is_a_500_never_a_401_and_the_token_is_not_logged(path: Path) {
+    let router = failing_app(path, None);
     let token = Token::generate().expect("os rng");
     let (logs, _guard) = LogCapture::start();
     for path in ["/me", "/maybe"] {
@@ -1024,9 +1028,20 @@ async fn a_failing_store_is_a_500_never_a_401_and_the_token_is_not_logged() {
 }
 
 /// A store whose one row does not decode, with the decoder's message
-/// quoting the stored data, as serde_json's does.
+/// quoting the stored data, as serde_json's does. It answers at once (as
+/// an in-process store that keeps its data encoded would); wrapped with
+/// answering at once off, it takes the waiting path.
 #[derive(Debug, Clone, Copy)]
 struct UndecodableStore;
+
+impl UndecodableStore {
+    fn undecodable(id: narvik_core::SessionId) -> narvik_core::Error {
+        narvik_core::Error::data(
+            id,
+            "invalid type: string \"diary: my secret\", expected unit",
+        )
+    }
+}
 
 impl narvik_core::store::SessionStore for UndecodableStore {
     type Data = ();
@@ -1039,10 +1054,14 @@ impl narvik_core::store::SessionStore for UndecodableStore {
         &self,
         id: &narvik_core::SessionId,
     ) -> Result<Option<narvik_core::Session>, narvik_core::Error> {
-        Err(narvik_core::Error::data(
-            *id,
-            "invalid type: string \"diary: my secret\", expected unit",
-        ))
+        Err(Self::undecodable(*id))
+    }
+
+    fn fetch_session_now(
+        &self,
+        id: &narvik_core::SessionId,
+    ) -> Option<Result<Option<narvik_core::Session>, narvik_core::Error>> {
+        Some(Err(Self::undecodable(*id)))
     }
 
     async fn update_session_expiry(
@@ -1058,11 +1077,11 @@ impl narvik_core::store::SessionStore for UndecodableStore {
     }
 }
 
-#[tokio::test]
-async fn undecodable_session_data_is_a_500_and_stays_out_of_the_log() {
+async fn undecodable_session_data_is_a_500_and_stays_out_of_the_log(path: Path) {
+    let store = Wrapped::new(UndecodableStore).answering_at_once(path == Path::Direct);
     let router = Router::new()
         .route("/me", get(me))
-        .layer(NarvikLayer::new(Narvik::new(UndecodableStore)));
+        .layer(NarvikLayer::new(Narvik::new(store)));
     let token = Token::generate().expect("os rng");
     let (logs, _guard) = LogCapture::start();
     let response = send(
@@ -1081,9 +1100,8 @@ async fn undecodable_session_data_is_a_500_and_stays_out_of_the_log() {
     assert!(!logged.contains(token.as_str()), "{logged}");
 }
 
-#[tokio::test]
-async fn the_store_error_status_is_configurable() {
-    let router = failing_app(Some(StatusCode::SERVICE_UNAVAILABLE));
+async fn the_store_error_status_is_configurable(path: Path) {
+    let router = failing_app(path, Some(StatusCode::SERVICE_UNAVAILABLE));
     let token = Token::generate().expect("os rng");
     let response = send(
         &router,
@@ -1094,9 +1112,8 @@ async fn the_store_error_status_is_configurable() {
     assert_eq!(body_text(response).await, "Service Unavailable");
 }
 
-#[tokio::test]
-async fn a_failing_sign_in_is_the_store_error_status_and_sets_no_cookie() {
-    let router = failing_app(Some(StatusCode::SERVICE_UNAVAILABLE));
+async fn a_failing_sign_in_is_the_store_error_status_and_sets_no_cookie(path: Path) {
+    let router = failing_app(path, Some(StatusCode::SERVICE_UNAVAILABLE));
     let (logs, _guard) = LogCapture::start();
     let response = send(
         &router,
@@ -1199,3 +1216,77 @@ async fn a_shared_dyn_store_works_too() {
     .await;
     assert_eq!(body_text(response).await, "ada");
 }
+
+// ------------------------------------------------------------ both paths
+
+/// Runs each case on both of the layer's paths: `direct::<case>` with a
+/// store that answers at once, `waiting::<case>` with one that does not.
+macro_rules! on_both_paths {
+    ($($case:ident),* $(,)?) => {
+        mod direct {
+            $(
+                #[tokio::test]
+                async fn $case() {
+                    super::$case(super::Path::Direct).await;
+                }
+            )*
+        }
+        mod waiting {
+            $(
+                #[tokio::test]
+                async fn $case() {
+                    super::$case(super::Path::Waiting).await;
+                }
+            )*
+        }
+    };
+}
+
+on_both_paths!(
+    the_case_runs_on_the_path_it_asks_for,
+    sign_in_sets_an_httponly_secure_lax_root_cookie,
+    secure_can_be_turned_off_for_local_http,
+    sign_in_response_is_not_cacheable,
+    the_cookie_opens_protected_routes,
+    current_session_reports_the_cookie_method,
+    no_cookie_is_written_while_more_than_half_the_session_remains,
+    an_extended_session_gets_a_fresh_cookie_without_the_handler,
+    the_cookie_never_outlives_a_capped_session,
+    an_unknown_token_clears_the_cookie,
+    a_malformed_cookie_is_cleared_without_a_store_call,
+    an_expired_session_is_401_and_the_cookie_is_cleared,
+    sign_out_ends_the_session_and_clears_the_cookie,
+    sign_in_ends_the_previous_session,
+    sign_out_others_keeps_only_this_session,
+    sign_out_everywhere_ends_every_session_and_clears_the_cookie,
+    the_handlers_stray_session_cookie_is_replaced_by_the_layers,
+    sign_in_wins_over_clearing_a_bad_cookie,
+    sign_out_wins_over_refreshing_an_extended_session,
+    cookies_split_over_several_headers_are_read,
+    with_duplicate_names_the_first_token_shaped_value_is_used,
+    malformed_cookie_headers_never_panic_and_never_reach_the_store,
+    the_token_is_never_read_from_the_query_string,
+    bearer_sign_in_returns_the_token_and_sets_no_cookie,
+    bearer_requests_never_get_cookies,
+    bearer_wins_over_the_cookie,
+    bearer_requests_skip_the_origin_check,
+    with_bearer_off_the_header_is_ignored,
+    cross_origin_cookie_requests_are_refused_before_the_store,
+    every_state_changing_method_is_checked,
+    missing_origin_is_refused_unless_sec_fetch_site_is_same_origin,
+    an_allowed_sec_fetch_site_passes_without_origin,
+    same_origin_requests_pass,
+    allow_listed_origins_pass_and_only_exactly,
+    configured_request_scheme_refuses_the_http_twin,
+    safe_methods_pass_whatever_the_origin,
+    the_check_can_be_turned_off,
+    cookieless_requests_are_not_refused,
+    cross_origin_cookie_sign_in_is_refused,
+    protected_routes_answer_401_with_a_bearer_challenge_by_default,
+    the_401_body_is_customisable,
+    optional_session_is_none_without_a_session,
+    a_failing_store_is_a_500_never_a_401_and_the_token_is_not_logged,
+    undecodable_session_data_is_a_500_and_stays_out_of_the_log,
+    the_store_error_status_is_configurable,
+    a_failing_sign_in_is_the_store_error_status_and_sets_no_cookie,
+);

@@ -19,10 +19,10 @@ use tower::ServiceExt;
 /// malformed requests never reach the store, and fails on demand.
 pub type CountingStore = Wrapped<MemoryStore>;
 
-/// A store whose backend is down: every call fails with
-/// [`narvik_testkit::wrap::injected_failure`].
-pub fn failing_store() -> CountingStore {
-    let store = CountingStore::default();
+/// `store` with its backend down: every call fails with
+/// [`narvik_testkit::wrap::injected_failure`], the lookup without waiting
+/// included.
+pub fn failing_store(store: CountingStore) -> CountingStore {
     store.fail_all();
     store
 }
