@@ -1,5 +1,7 @@
-//! Session data as JSON text, for stores that keep it that way (the SQL
-//! and Redis stores), with one reading rule for every such store.
+//! Session data as its own JSON text, for stores that keep it that way
+//! (the SQL stores' `data` column), with one reading rule for every such
+//! store. (The Redis store keeps data inside a value of its own layout,
+//! which no TypeScript service writes.)
 //!
 //! TypeScript Narvik keeps a session's additional fields as a JSON object
 //! (the SQL callbacks in narvik-sqlx's README store them in `data`), and a
