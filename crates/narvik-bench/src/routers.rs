@@ -21,12 +21,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use axum::Router;
 use axum::body::Body;
+use axum::middleware::AddExtension;
 use axum::routing::{get, post};
-use http::{HeaderValue, Request, StatusCode, header};
-use narvik_axum::{CurrentSession, NarvikLayer, SessionManager};
+use http::{HeaderValue, Request, Response, StatusCode, header};
+use narvik_axum::{CurrentSession, NarvikLayer, NarvikService, SessionManager};
 use narvik_core::store::MemoryStore;
 use narvik_core::{Config, Narvik};
-use tower::ServiceExt;
+use tower::{Layer, ServiceExt};
 
 /// Live sessions in each store.
 pub const SESSIONS: usize = 100_000;
@@ -39,7 +40,7 @@ pub struct Subject {
     /// `bare`, `tower-sessions` or `narvik`.
     pub name: &'static str,
     /// The router with both routes (and the session layer, if any).
-    pub router: Router,
+    pub router: App,
     /// One valid session cookie per live session (`name=value`; a dummy
     /// one for the bare router).
     pub cookies: Vec<HeaderValue>,
@@ -69,12 +70,7 @@ impl Subject {
     ///
     /// If the sign-in does not answer `204 No Content`.
     pub async fn sign_in(&self) -> Option<HeaderValue> {
-        let response = self
-            .router
-            .clone()
-            .oneshot(sign_in_request())
-            .await
-            .expect("infallible");
+        let response = self.router.respond(sign_in_request()).await;
         assert_eq!(response.status(), StatusCode::NO_CONTENT);
         let set_cookie = response.headers().get(header::SET_COOKIE)?.to_str().ok()?;
         HeaderValue::from_str(set_cookie.split(';').next()?).ok()
@@ -142,9 +138,40 @@ pub fn sign_in_request() -> Request<Body> {
 /// # Panics
 ///
 /// If the response's status is not `expect`.
-pub async fn call(router: &Router, request: Request<Body>, expect: StatusCode) {
-    let response = router.clone().oneshot(request).await.expect("infallible");
+pub async fn call(app: &App, request: Request<Body>, expect: StatusCode) {
+    let response = app.respond(request).await;
     assert_eq!(response.status(), expect);
+}
+
+/// Where the session layer sits: the two forms axum apps use.
+#[derive(Clone)]
+pub enum App {
+    /// `Router::layer`: the layer wraps each route (axum's usual form, and
+    /// the only one for the bare router).
+    Routes(Router),
+    /// axum's `Extension` layer around the whole router
+    /// (`Extension(..).layer(router)`), which then runs once per request
+    /// before routing, as a layer that rewrites requests must.
+    ExtensionOutside(AddExtension<Router, Arc<str>>),
+    /// narvik's layer around the whole router
+    /// (`NarvikLayer::new(..).layer(router)`).
+    NarvikOutside(NarvikService<Router, MemoryStore>),
+}
+
+impl App {
+    /// Sends a request through a clone, as a server does per connection.
+    ///
+    /// # Panics
+    ///
+    /// Never: axum routers do not fail.
+    pub async fn respond(&self, request: Request<Body>) -> Response<Body> {
+        match self {
+            Self::Routes(router) => router.clone().oneshot(request).await,
+            Self::ExtensionOutside(app) => app.clone().oneshot(request).await,
+            Self::NarvikOutside(app) => app.clone().oneshot(request).await,
+        }
+        .expect("infallible")
+    }
 }
 
 /// The same body as the session routers' handlers: the user id as a
@@ -163,7 +190,7 @@ pub fn bare() -> Subject {
         .with_state(());
     Subject {
         name: "bare",
-        router,
+        router: App::Routes(router),
         cookies: vec![HeaderValue::from_static("id=none")],
         store: Store::None,
     }
@@ -186,7 +213,7 @@ pub fn extension_only() -> Subject {
         .with_state(());
     Subject {
         name: "axum Extension",
-        router,
+        router: App::Routes(router),
         cookies: vec![HeaderValue::from_static("id=none")],
         store: Store::None,
     }
@@ -238,7 +265,7 @@ pub async fn tower_sessions() -> Subject {
     }
     Subject {
         name: "tower-sessions",
-        router,
+        router: App::Routes(router),
         cookies,
         store: Store::Tower(store),
     }
@@ -255,13 +282,25 @@ async fn narvik_sign_in(auth: SessionManager<MemoryStore>) -> StatusCode {
     }
 }
 
-/// narvik-axum with narvik's `MemoryStore`, populated with [`SESSIONS`]
-/// sessions, one user each.
-///
-/// # Panics
-///
-/// If a session cannot be created.
-pub async fn narvik() -> Subject {
+/// The routes of [`extension_only`], with the `Extension` layer around
+/// the whole router ([`App::ExtensionOutside`]).
+#[must_use]
+pub fn extension_outside() -> Subject {
+    let router = Router::new()
+        .route("/me", get(extension_me))
+        .route("/sign-in", post(|| async { StatusCode::NO_CONTENT }))
+        .with_state(());
+    Subject {
+        name: "Extension outside",
+        router: App::ExtensionOutside(axum::Extension(Arc::<str>::from("user-0")).layer(router)),
+        cookies: vec![HeaderValue::from_static("id=none")],
+        store: Store::None,
+    }
+}
+
+/// A narvik with narvik's `MemoryStore` holding [`SESSIONS`] sessions, one
+/// user each, and their cookies.
+async fn populated_narvik() -> (Arc<Narvik<MemoryStore>>, Vec<HeaderValue>) {
     let config = Config::builder().secure(false).build().expect("config");
     let narvik: Arc<Narvik<MemoryStore>> =
         Arc::new(Narvik::with_config(MemoryStore::new(), config));
@@ -274,14 +313,47 @@ pub async fn narvik() -> Subject {
         let pair = format!("{}={}", narvik.cookie_name(), created.token.as_str());
         cookies.push(HeaderValue::from_str(&pair).expect("header"));
     }
-    let router = Router::new()
+    (narvik, cookies)
+}
+
+/// The two routes, without a layer, for narvik.
+fn narvik_routes() -> Router {
+    Router::new()
         .route("/me", get(narvik_me))
         .route("/sign-in", post(narvik_sign_in))
+}
+
+/// narvik-axum with narvik's `MemoryStore`, populated with [`SESSIONS`]
+/// sessions, one user each; the layer on the routes (`Router::layer`).
+///
+/// # Panics
+///
+/// If a session cannot be created.
+pub async fn narvik() -> Subject {
+    let (narvik, cookies) = populated_narvik().await;
+    let router = narvik_routes()
         .layer(NarvikLayer::new(Arc::clone(&narvik)))
         .with_state(());
     Subject {
         name: "narvik",
-        router,
+        router: App::Routes(router),
+        cookies,
+        store: Store::Narvik(narvik),
+    }
+}
+
+/// [`narvik`] with the layer around the whole router
+/// ([`App::NarvikOutside`]).
+///
+/// # Panics
+///
+/// If a session cannot be created.
+pub async fn narvik_outside() -> Subject {
+    let (narvik, cookies) = populated_narvik().await;
+    let app = NarvikLayer::new(Arc::clone(&narvik)).layer(narvik_routes().with_state(()));
+    Subject {
+        name: "narvik outside",
+        router: App::NarvikOutside(app),
         cookies,
         store: Store::Narvik(narvik),
     }
