@@ -23,6 +23,7 @@ use narvik_core::{ManualClock, Narvik, Session, SessionId, Timestamp, Token};
 use crate::{Case, ConformanceStore, TestData, TestSessionStore};
 
 pub mod purge;
+mod races;
 pub mod session;
 pub mod user;
 pub mod user_purge;
@@ -84,6 +85,7 @@ macro_rules! __cases {
     (user_purge $($mode:tt)*) => {
         $crate::__emit!([$($mode)*] user_purge ConformanceStore [
             purged_sessions_leave_their_users_lists,
+            racing_validates_and_revocations_never_show_a_revoked_session,
         ]);
     };
     ($other:tt $($mode:tt)*) => {

@@ -5,10 +5,12 @@
 
 use std::collections::HashMap;
 use std::future::ready;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use narvik_core::store::{CallbackStore, SessionStore};
+use narvik_core::store::{CallbackStore, MemoryStore, SessionStore};
 use narvik_core::{Error, Session, SessionId, Timestamp};
+use narvik_testkit::wrap::{Call, Op, Reply, Wrapped};
 use narvik_testkit::{TestData, cases, run_case};
 
 #[derive(Clone, Copy, PartialEq)]
@@ -295,4 +297,64 @@ fn a_session_only_store_passes_every_session_case_in_turn() {
         || async { SessionOnly::default() },
         cases,
     ));
+}
+
+/// A read cache in front of a sound store that deletes do not reach: a
+/// lookup the store answers "none" is answered from the cache instead,
+/// as a stale replica or a forgotten cache invalidation would.
+fn resurrecting() -> Wrapped<MemoryStore<TestData>> {
+    let store = Wrapped::new(MemoryStore::<TestData>::new());
+    let cache: Mutex<HashMap<SessionId, Session<TestData>>> = Mutex::default();
+    store.after(Op::FetchSession, move |call, reply| {
+        let (Call::FetchSession { id }, Reply::Session(Ok(answer))) = (call, reply) else {
+            return;
+        };
+        let mut cache = cache.lock().expect("lock");
+        match answer {
+            Some(session) => {
+                cache.insert(session.id, session.clone());
+            }
+            None => *answer = cache.get(id).cloned(),
+        }
+    });
+    store
+}
+
+#[test]
+#[should_panic(expected = "after its revocation had returned")]
+fn a_store_that_resurrects_revoked_sessions_fails_the_race() {
+    run_case(
+        || async { resurrecting() },
+        |s| {
+            Box::pin(
+                cases::user_purge::racing_validates_and_revocations_never_show_a_revoked_session(s),
+            )
+        },
+    );
+}
+
+/// A sound store whose every hundredth lookup fails with an error of its
+/// own, not an injected one.
+fn flaky() -> Wrapped<MemoryStore<TestData>> {
+    let store = Wrapped::new(MemoryStore::<TestData>::new());
+    let calls = AtomicUsize::new(0);
+    store.after(Op::FetchSession, move |_, reply| {
+        if calls.fetch_add(1, Ordering::SeqCst) % 100 == 99 {
+            reply.set_error(Error::store("fetch session", "connection reset"));
+        }
+    });
+    store
+}
+
+#[test]
+#[should_panic(expected = "errors that were not injected")]
+fn a_store_that_fails_now_and_then_fails_the_race() {
+    run_case(
+        || async { flaky() },
+        |s| {
+            Box::pin(
+                cases::user_purge::racing_validates_and_revocations_never_show_a_revoked_session(s),
+            )
+        },
+    );
 }
