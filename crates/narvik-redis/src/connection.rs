@@ -1,5 +1,5 @@
-//! One server or a cluster behind one type, every round trip bounded by
-//! the store's timeout.
+//! One server, a cluster, or the master Sentinel names, behind one type,
+//! every round trip bounded by the store's timeout.
 
 use std::io;
 use std::sync::Arc;
@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use crate::direct::{self, Direct};
 use crate::reads::{Reads, SERVER_IN_FLIGHT};
+use crate::sentinel::Master;
 use redis::aio::{ConnectionLike, ConnectionManager};
 use redis::cluster_async::ClusterConnection;
 use redis::cluster_routing::{RoutingInfo, SingleNodeRoutingInfo};
@@ -31,6 +32,24 @@ enum Inner {
     /// the slot map, reconnecting to nodes as needed. With the direct read
     /// path ([`Direct`]) for `GET`, which falls back to it.
     Cluster(ClusterConnection, Option<Arc<Direct>>),
+    /// The master the sentinels name, asked for again whenever the
+    /// connection to it fails ([`Master`]). With the coalesced read path,
+    /// as on one server.
+    Sentinel(Master, Arc<Reads>),
+}
+
+/// Session creation that waits for replicas
+/// ([`crate::RedisStoreBuilder::wait_for_replicas`]): its own connection,
+/// since `WAIT` blocks the connection it is sent on and counts the writes
+/// made on it.
+pub(crate) struct Waiting {
+    /// To the same server (or master) as the store's, for these writes
+    /// only; its timeout is the store's plus [`Waiting::timeout`].
+    pub(crate) conn: Connection,
+    /// How many replicas must acknowledge the write.
+    pub(crate) replicas: u32,
+    /// How long `WAIT` waits for them.
+    pub(crate) timeout: Duration,
 }
 
 /// A cheap-to-clone handle; clones share the underlying connections.
@@ -38,6 +57,7 @@ enum Inner {
 pub(crate) struct Connection {
     inner: Inner,
     timeout: Duration,
+    waiting: Option<Arc<Waiting>>,
 }
 
 impl Connection {
@@ -45,7 +65,28 @@ impl Connection {
         Self {
             inner: Inner::Single(manager, Arc::new(Reads::new(read_batch, SERVER_IN_FLIGHT))),
             timeout,
+            waiting: None,
         }
+    }
+
+    pub(crate) fn sentinel(master: Master, timeout: Duration, read_batch: usize) -> Self {
+        Self {
+            inner: Inner::Sentinel(master, Arc::new(Reads::new(read_batch, SERVER_IN_FLIGHT))),
+            timeout,
+            waiting: None,
+        }
+    }
+
+    /// Session creation goes through `waiting` from now on.
+    pub(crate) fn with_waiting(mut self, waiting: Waiting) -> Self {
+        self.waiting = Some(Arc::new(waiting));
+        self
+    }
+
+    /// The connection and settings of creation that waits for replicas,
+    /// if the store was built with it.
+    pub(crate) fn waiting(&self) -> Option<&Waiting> {
+        self.waiting.as_deref()
     }
 
     pub(crate) fn cluster(
@@ -56,6 +97,7 @@ impl Connection {
         Self {
             inner: Inner::Cluster(connection, direct),
             timeout,
+            waiting: None,
         }
     }
 
@@ -74,7 +116,7 @@ impl Connection {
     /// See [`crate::RedisStore::read_batch_counts`].
     pub(crate) fn read_batch_counts(&self) -> (u64, u64) {
         match &self.inner {
-            Inner::Single(_, reads) => reads.counts(),
+            Inner::Single(_, reads) | Inner::Sentinel(_, reads) => reads.counts(),
             Inner::Cluster(_, Some(direct)) => direct.read_batch_counts(),
             Inner::Cluster(_, None) => (0, 0),
         }
@@ -85,9 +127,26 @@ impl Connection {
     /// cluster client; one timeout bounds the whole call, fallback
     /// included. By `&self`: the direct path clones no cluster handle
     /// unless it falls back.
+    ///
+    /// Behind Sentinel, "no such key" is only believed from a master: a
+    /// nil reply is followed by `ROLE` on the connection that gave it
+    /// (see [`Master::confirm`]), within the same timeout, and is an error
+    /// if the server is no longer the master or the connection changed
+    /// meanwhile. A replica that lacks a session must not sign anyone out.
     pub(crate) async fn get(&self, key: String) -> RedisResult<Option<Vec<u8>>> {
         let reply = match &self.inner {
             Inner::Single(c, reads) => bounded(self.timeout, reads.get(c, key)).await?,
+            Inner::Sentinel(master, reads) => {
+                following(master, self.timeout, async {
+                    let generation = master.generation();
+                    let reply = reads.get(master, key).await?;
+                    if matches!(reply, Value::Nil) {
+                        master.confirm(generation).await?;
+                    }
+                    Ok(reply)
+                })
+                .await?
+            }
             Inner::Cluster(c, Some(direct)) => bounded(self.timeout, direct.get(c, key)).await?,
             Inner::Cluster(c, None) => {
                 let mut cmd = redis::cmd("GET");
@@ -177,11 +236,34 @@ async fn bounded<T>(
 ) -> RedisResult<T> {
     match tokio::time::timeout(timeout, fut).await {
         Ok(result) => result,
-        Err(_) => Err(RedisError::from(io::Error::new(
-            io::ErrorKind::TimedOut,
-            format!("no answer from redis within {timeout:?}"),
-        ))),
+        Err(_) => Err(timed_out(timeout)),
     }
+}
+
+/// [`bounded`] for a command to the Sentinel master: a call that times
+/// out forgets the connection it started on, so that the next one asks
+/// the sentinels again (a hung master that they fail over answers no
+/// command that could report it).
+async fn following<T>(
+    master: &Master,
+    timeout: Duration,
+    fut: impl Future<Output = RedisResult<T>>,
+) -> RedisResult<T> {
+    let generation = master.generation();
+    match tokio::time::timeout(timeout, fut).await {
+        Ok(result) => result,
+        Err(_) => {
+            master.forget(generation);
+            Err(timed_out(timeout))
+        }
+    }
+}
+
+fn timed_out(timeout: Duration) -> RedisError {
+    RedisError::from(io::Error::new(
+        io::ErrorKind::TimedOut,
+        format!("no answer from redis within {timeout:?}"),
+    ))
 }
 
 impl ConnectionLike for Connection {
@@ -190,6 +272,12 @@ impl ConnectionLike for Connection {
         match &mut self.inner {
             Inner::Single(c, _) => Box::pin(bounded(timeout, c.req_packed_command(cmd))),
             Inner::Cluster(c, _) => Box::pin(bounded(timeout, c.req_packed_command(cmd))),
+            Inner::Sentinel(m, _) => {
+                let master = m.clone();
+                Box::pin(
+                    async move { following(&master, timeout, m.req_packed_command(cmd)).await },
+                )
+            }
         }
     }
 
@@ -209,6 +297,17 @@ impl ConnectionLike for Connection {
                 timeout,
                 c.req_packed_commands(pipeline, offset, count),
             )),
+            Inner::Sentinel(m, _) => {
+                let master = m.clone();
+                Box::pin(async move {
+                    following(
+                        &master,
+                        timeout,
+                        m.req_packed_commands(pipeline, offset, count),
+                    )
+                    .await
+                })
+            }
         }
     }
 
@@ -216,6 +315,7 @@ impl ConnectionLike for Connection {
         match &self.inner {
             Inner::Single(c, _) => c.get_db(),
             Inner::Cluster(c, _) => c.get_db(),
+            Inner::Sentinel(m, _) => m.get_db(),
         }
     }
 }

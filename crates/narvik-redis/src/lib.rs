@@ -1,5 +1,5 @@
-//! A [narvik](https://docs.rs/narvik) session store on Redis: one server
-//! or Redis Cluster (Redis 7.0 or later).
+//! A [narvik](https://docs.rs/narvik) session store on Redis: one server,
+//! one server under Redis Sentinel, or Redis Cluster (Redis 7.0 or later).
 //!
 //! ```no_run
 //! use narvik_core::Narvik;
@@ -7,7 +7,8 @@
 //!
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), narvik_core::Error> {
-//! // One server; for a cluster, `.connect_cluster(["redis://10.0.0.1:7000", ...])`.
+//! // One server; for a cluster, `.connect_cluster(["redis://10.0.0.1:7000", ...])`;
+//! // under Sentinel, `.connect_sentinel(["redis://10.0.0.1:26379", ...], "mymaster")`.
 //! let store: RedisStore<()> = RedisStore::builder()
 //!     .key_prefix("my-app")
 //!     .connect("redis://127.0.0.1:6379")
@@ -212,6 +213,64 @@
 //! (see above). The timeout bounds a whole call: a direct read that gets
 //! no answer and its fallback share it.
 //!
+//! # Sentinel
+//!
+//! [`RedisStoreBuilder::connect_sentinel`] asks the sentinels for the
+//! master of a service, connects to it, and checks with `ROLE`, on that
+//! connection, that it is a master; from then on the store works exactly
+//! as on one server (the same atomic scripts, the same batched reads).
+//! A call that finds the connection broken, gets `READONLY` or
+//! `MASTERDOWN` (the server is a replica now), or gets no answer within
+//! the timeout fails with [`Error::Store`](narvik_core::Error::Store) and
+//! drops the connection; the next call asks the sentinels again (at most
+//! one call at a time asks; after a failed attempt, calls fail at once for
+//! 20 ms rather than each asking). So during a failover every call is an
+//! error, until the sentinels name the new master; then calls reach it.
+//! The test kills a primary under load: the store answers from the
+//! promoted replica about 1.7 s later (sentinels with a 400 ms
+//! `down-after-milliseconds`), and no validation in between answers "no
+//! session" for a live one.
+//!
+//! "No session" is only believed from a master. A failed-over master that
+//! comes back is made a replica by the sentinels in a transaction that
+//! also disconnects its clients (`SLAVEOF`, then `CLIENT KILL TYPE
+//! normal`), so no command of the store is answered by it as a replica.
+//! A master demoted by hand (`REPLICAOF`) keeps its clients, and as a
+//! replica lacks whatever its new master has not sent it yet; so behind
+//! Sentinel a validation (and the read that a delete or an extension
+//! starts with) that finds no key confirms with `ROLE`, on the same
+//! connection, that the server is still the master, and is an error
+//! otherwise. That costs a round trip on misses only.
+//!
+//! # Failover and replication
+//!
+//! Redis replicates asynchronously: a write is acknowledged by the master
+//! before any replica has it. A failover promotes a replica, and whatever
+//! the old master acknowledged but had not yet sent is lost: the writes of
+//! the last moments before the failover, as many as the replica lagged
+//! behind. For sessions that means:
+//!
+//! - a session **created** then is gone: its user is signed out at the
+//!   next request (an error would have been better, but the store cannot
+//!   know);
+//! - an **extension** is lost: the session keeps its earlier expiry, and
+//!   ends sooner than the user was told;
+//! - a **delete** is lost: a session signed out (or deleted for its user)
+//!   comes back until it expires. Applications that must not allow this
+//!   should also record sign-outs elsewhere, or shorten sessions.
+//!
+//! Against the first, [`RedisStoreBuilder::wait_for_replicas`] makes
+//! creation return only once the given number of replicas have the new
+//! session (`WAIT`); if they do not acknowledge it in time, creation fails
+//! and the session is deleted again. With as many replicas acknowledging
+//! as the sentinels could promote, a session that was created survives a
+//! failover (the test creates its sessions so, and checks that all of them
+//! validate on the new master). `WAIT` does not make a write atomic or
+//! transactional: a failover can still promote a replica that missed it
+//! when fewer replicas acknowledge than could be promoted. Extensions and
+//! deletes do not wait: an extension happens inside a validation, which
+//! stays one round trip.
+//!
 //! # The client: redis-rs
 //!
 //! The store is built on `redis` (redis-rs), not `fred`. Both are
@@ -256,6 +315,7 @@ mod direct;
 mod keys;
 mod reads;
 mod scripts;
+mod sentinel;
 mod store;
 
 pub use keys::MAX_PREFIX_LEN;

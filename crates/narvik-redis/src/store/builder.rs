@@ -1,5 +1,6 @@
-//! [`RedisStoreBuilder`]: key prefix, timeout and read batching, then
-//! the connection to one server or a cluster.
+//! [`RedisStoreBuilder`]: key prefix, timeout, read batching and
+//! replicated creation, then the connection to one server, a cluster, or
+//! the master that Redis Sentinel names.
 
 use std::marker::PhantomData;
 use std::sync::Arc;
@@ -10,9 +11,10 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::cluster::ClusterClient;
 
 use super::RedisStore;
-use crate::connection::Connection;
+use crate::connection::{Connection, Waiting};
 use crate::direct::Direct;
 use crate::keys::{Keys, MAX_PREFIX_LEN};
+use crate::sentinel::Master;
 
 /// The key prefix used unless [`RedisStoreBuilder::key_prefix`] sets one.
 pub const DEFAULT_KEY_PREFIX: &str = "narvik";
@@ -41,6 +43,8 @@ pub struct RedisStoreBuilder {
     prefix: String,
     timeout: Duration,
     read_batch: usize,
+    /// `WAIT replicas timeout` after each creation.
+    wait: Option<(u32, Duration)>,
 }
 
 impl Default for RedisStoreBuilder {
@@ -49,6 +53,7 @@ impl Default for RedisStoreBuilder {
             prefix: DEFAULT_KEY_PREFIX.to_owned(),
             timeout: DEFAULT_TIMEOUT,
             read_batch: DEFAULT_READ_BATCH,
+            wait: None,
         }
     }
 }
@@ -84,6 +89,29 @@ impl RedisStoreBuilder {
         self
     }
 
+    /// Session creation returns only once `replicas` replicas have the
+    /// new session (`WAIT replicas timeout` after the write), so that a
+    /// failover to one of them keeps it; off by default. See [Failover
+    /// and replication](crate#failover-and-replication) for what
+    /// replication can lose without it.
+    ///
+    /// If fewer replicas acknowledge the write within `timeout`, creation
+    /// fails with [`Error::Store`] and the store deletes the session it
+    /// wrote (whose token nobody has). Creation then takes a replication
+    /// round trip longer, bounded by the store's timeout plus `timeout`;
+    /// the creations of one store share one connection for this, since
+    /// `WAIT` blocks the connection it is sent on, so validations never
+    /// queue behind it. `WAIT` makes a write durable on replicas, not
+    /// atomic: a failed creation may still have reached some.
+    ///
+    /// One server and Sentinel only: [`connect_cluster`](Self::connect_cluster)
+    /// refuses it (a session's key and its user's index live on different
+    /// masters there).
+    pub fn wait_for_replicas(mut self, replicas: u32, timeout: Duration) -> Self {
+        self.wait = Some((replicas, timeout));
+        self
+    }
+
     /// Connects to one Redis server (7.0 or later), e.g.
     /// `redis://127.0.0.1:6379`.
     ///
@@ -102,38 +130,91 @@ impl RedisStoreBuilder {
         let keys = self.keys()?;
         let client = redis::Client::open(url).map_err(|e| Error::store("parse redis url", e))?;
         let addr = client.get_connection_info().addr().to_string();
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(self.timeout))
-            .set_response_timeout(Some(self.timeout))
-            // Reconnect quickly: while Redis is down every call fails within
-            // the timeout anyway, and when it is back the next attempt
-            // should not be seconds away. A failed round of attempts is
-            // restarted by the next call.
-            .set_min_delay(Duration::from_millis(10))
-            .set_max_delay(self.timeout)
-            .set_number_of_retries(4);
-        let manager = ConnectionManager::new_lazy_with_config(client, config)
-            .map_err(|e| Error::store(format!("connect to redis at {addr}"), e))?;
-        let mut conn = Connection::single(manager, self.timeout, self.read_batch);
-        redis::cmd("PING")
-            .query_async::<()>(&mut conn)
-            .await
-            .map_err(|e| Error::store(format!("connect to redis at {addr}"), e))?;
-        // A server that does not answer `INFO` (some proxies) is taken at
-        // its word; one that says it is a cluster node would refuse every
-        // write (`CROSSSLOT`), so say so now rather than at the first one.
-        let info: Option<String> = redis::cmd("INFO")
-            .arg("cluster")
-            .query_async(&mut conn)
-            .await
-            .ok();
-        if info.is_some_and(|info| info.lines().any(|l| l.trim() == "cluster_enabled:1")) {
-            return Err(Error::store(
-                format!("connect to redis at {addr}"),
-                "this server runs in cluster mode: connect with \
-                 RedisStoreBuilder::connect_cluster",
-            ));
+        let context = format!("connect to redis at {addr}");
+        let manager = |timeout: Duration| {
+            let config = ConnectionManagerConfig::new()
+                .set_connection_timeout(Some(self.timeout))
+                .set_response_timeout(Some(timeout))
+                // Reconnect quickly: while Redis is down every call fails
+                // within the timeout anyway, and when it is back the next
+                // attempt should not be seconds away. A failed round of
+                // attempts is restarted by the next call.
+                .set_min_delay(Duration::from_millis(10))
+                .set_max_delay(self.timeout)
+                .set_number_of_retries(4);
+            ConnectionManager::new_lazy_with_config(client.clone(), config)
+                .map_err(|e| Error::store(context.clone(), e))
+        };
+        let mut conn = Connection::single(manager(self.timeout)?, self.timeout, self.read_batch);
+        if let Some((replicas, timeout)) = self.wait {
+            let waiting =
+                Connection::single(manager(self.timeout + timeout)?, self.timeout + timeout, 1);
+            conn = conn.with_waiting(Waiting {
+                conn: waiting,
+                replicas,
+                timeout,
+            });
         }
+        let conn = one_keyspace(conn, &context).await?;
+        Ok(self.store(conn, keys))
+    }
+
+    /// Connects to the master that Redis Sentinel names for `service`
+    /// (its `sentinel monitor <service> ...`), asking any of `sentinels`,
+    /// e.g. `["redis://127.0.0.1:26379", "redis://127.0.0.1:26380"]`; the
+    /// store then works as on one server.
+    ///
+    /// The store follows failovers: a call that finds the master gone (a
+    /// dropped connection, `READONLY` from a demoted master, no answer
+    /// within the timeout) fails with [`Error::Store`], and the next one
+    /// asks the sentinels again and connects to the master they name, after
+    /// checking with `ROLE` that it is one. While a failover is under way,
+    /// every call is an error or a correct answer, never "no session" for
+    /// a live one; see [Failover and replication](crate#failover-and-replication)
+    /// for what asynchronous replication can still lose, and
+    /// [`wait_for_replicas`](Self::wait_for_replicas) against it.
+    ///
+    /// Authentication and TLS to the master or the sentinels are not
+    /// configurable here yet.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Store`] if the key prefix is invalid, no sentinel URL is
+    /// given or one does not parse, or no master for `service` answers
+    /// within the timeout, or the master runs in cluster mode.
+    pub async fn connect_sentinel<D, I>(
+        self,
+        sentinels: I,
+        service: &str,
+    ) -> Result<RedisStore<D>, Error>
+    where
+        I: IntoIterator,
+        I::Item: AsRef<str>,
+    {
+        let keys = self.keys()?;
+        let sentinels: Vec<String> = sentinels
+            .into_iter()
+            .map(|n| n.as_ref().to_owned())
+            .collect();
+        let context = format!(
+            "connect to the master of {service:?} named by the sentinels at {}",
+            sentinels.join(", ")
+        );
+        let master = |timeout| {
+            Master::new(&sentinels, service, self.timeout, timeout)
+                .map_err(|e| Error::store(context.clone(), e))
+        };
+        let mut conn = Connection::sentinel(master(self.timeout)?, self.timeout, self.read_batch);
+        if let Some((replicas, timeout)) = self.wait {
+            let total = self.timeout + timeout;
+            let waiting = Connection::sentinel(master(total)?, total, 1);
+            conn = conn.with_waiting(Waiting {
+                conn: waiting,
+                replicas,
+                timeout,
+            });
+        }
+        let conn = one_keyspace(conn, &context).await?;
         Ok(self.store(conn, keys))
     }
 
@@ -143,7 +224,8 @@ impl RedisStoreBuilder {
     /// # Errors
     ///
     /// [`Error::Store`] if the key prefix is invalid, a URL does not parse,
-    /// or the cluster's slot map cannot be read within the timeout.
+    /// the cluster's slot map cannot be read within the timeout, or
+    /// [`wait_for_replicas`](Self::wait_for_replicas) was set.
     pub async fn connect_cluster<D, I>(self, nodes: I) -> Result<RedisStore<D>, Error>
     where
         I: IntoIterator,
@@ -152,6 +234,13 @@ impl RedisStoreBuilder {
         let keys = self.keys()?;
         let nodes: Vec<String> = nodes.into_iter().map(|n| n.as_ref().to_owned()).collect();
         let context = || format!("connect to redis cluster at {}", nodes.join(", "));
+        if self.wait.is_some() {
+            return Err(Error::store(
+                context(),
+                "wait_for_replicas is for one server or Sentinel: in a cluster a session's \
+                 key and its user's index live on different masters",
+            ));
+        }
         let timeout_ms = u64::try_from(self.timeout.as_millis()).unwrap_or(u64::MAX);
         let client = ClusterClient::builder(nodes.clone())
             .connection_timeout(self.timeout)
@@ -207,6 +296,30 @@ impl RedisStoreBuilder {
             _data: PhantomData,
         }
     }
+}
+
+/// Checks that `conn` answers (`PING`) and is one keyspace: a server that
+/// says it is a cluster node would refuse every write (`CROSSSLOT`), so
+/// say so now rather than at the first one. A server that does not answer
+/// `INFO` (some proxies) is taken at its word.
+async fn one_keyspace(mut conn: Connection, context: &str) -> Result<Connection, Error> {
+    redis::cmd("PING")
+        .query_async::<()>(&mut conn)
+        .await
+        .map_err(|e| Error::store(context.to_owned(), e))?;
+    let info: Option<String> = redis::cmd("INFO")
+        .arg("cluster")
+        .query_async(&mut conn)
+        .await
+        .ok();
+    if info.is_some_and(|info| info.lines().any(|l| l.trim() == "cluster_enabled:1")) {
+        return Err(Error::store(
+            context.to_owned(),
+            "this server runs in cluster mode: connect with \
+             RedisStoreBuilder::connect_cluster",
+        ));
+    }
+    Ok(conn)
 }
 
 fn timed_out(after: Duration) -> std::io::Error {

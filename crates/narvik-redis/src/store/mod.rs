@@ -27,6 +27,7 @@ pub use value::MAX_EXPIRY;
 use crate::connection::{Connection, ScanTarget};
 use crate::keys::Keys;
 use crate::scripts::INDEX_REMOVE;
+use one_server::Replicated;
 use value::{BAD_HEAD, Stored, StoredRef, decode_owner, decode_value, encode_value, expiry_millis};
 
 /// Sessions and user indexes are changed this many keys at a time, so that
@@ -123,6 +124,23 @@ impl<D> RedisStore<D> {
     /// As [`RedisStoreBuilder::connect`].
     pub async fn connect(url: &str) -> Result<Self, Error> {
         RedisStoreBuilder::default().connect(url).await
+    }
+
+    /// Connects to the master that Redis Sentinel names for `service`,
+    /// with the default prefix and timeout; see
+    /// [`RedisStoreBuilder::connect_sentinel`].
+    ///
+    /// # Errors
+    ///
+    /// As [`RedisStoreBuilder::connect_sentinel`].
+    pub async fn connect_sentinel<I>(sentinels: I, service: &str) -> Result<Self, Error>
+    where
+        I: IntoIterator,
+        I::Item: AsRef<str>,
+    {
+        RedisStoreBuilder::default()
+            .connect_sentinel(sentinels, service)
+            .await
     }
 
     /// Connects to a cluster with the default prefix and timeout; see
@@ -365,6 +383,28 @@ where
         // The same `at` in the head and in `PXAT`: the two start equal.
         let value = encode_value(at, &json);
         let mut conn = self.conn.clone();
+        if let Some(waiting) = self.conn.waiting() {
+            return match one_server::save_replicated(waiting, &entry, at, value)
+                .await
+                .map_err(store_error(CONTEXT))?
+            {
+                Replicated::Saved => Ok(()),
+                Replicated::Duplicate => Err(Error::DuplicateSessionId(session.id)),
+                Replicated::Short(acked) => {
+                    // Nobody has its token; gone, it is not listed either.
+                    // If this fails too, it expires in its time.
+                    let _ = one_server::delete(&mut conn, &self.keys, &session.id).await;
+                    Err(Error::store(
+                        CONTEXT,
+                        format!(
+                            "{acked} of {} replicas acknowledged the new session within {:?}; \
+                             it was not created",
+                            waiting.replicas, waiting.timeout
+                        ),
+                    ))
+                }
+            };
+        }
         let saved = if self.conn.is_cluster() {
             cluster::save(&mut conn, &entry, at, value).await
         } else {
@@ -395,11 +435,7 @@ where
         const CONTEXT: &str = "update session expiry";
         let key = self.keys.session(id);
         let mut conn = self.conn.clone();
-        let value: Option<Vec<u8>> = redis::cmd("GET")
-            .arg(&key)
-            .query_async(&mut conn)
-            .await
-            .map_err(store_error(CONTEXT))?;
+        let value = conn.get(key.clone()).await.map_err(store_error(CONTEXT))?;
         let Some(value) = value else {
             return Ok(());
         };

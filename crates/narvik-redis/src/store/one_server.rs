@@ -17,7 +17,7 @@ use redis::RedisResult;
 
 use super::value::head;
 use super::{BATCH, Entry, hex, owner_or_warn, store_error};
-use crate::connection::Connection;
+use crate::connection::{Connection, Waiting};
 use crate::keys::Keys;
 use crate::scripts::{
     DELETE_INDEXED, DELETE_MANY_INDEXED, EXTEND_INDEXED, PURGE_INDEXED, PURGE_PEEK, PURGE_SESSION,
@@ -43,6 +43,54 @@ pub(super) async fn save(
     Ok(saved == 1)
 }
 
+/// What [`save_replicated`] did.
+pub(super) enum Replicated {
+    /// Saved, and acknowledged by as many replicas as asked.
+    Saved,
+    /// The key existed: nothing was written.
+    Duplicate,
+    /// Saved on the master, but only this many replicas acknowledged it
+    /// in time.
+    Short(i64),
+}
+
+/// [`save`], then `WAIT`, in one pipeline on the waiting connection: one
+/// pipeline goes over one connection, and `WAIT` counts the writes made
+/// on the connection it is sent on. The script is loaded in the same
+/// pipeline (`SCRIPT LOAD` is idempotent), so that no `NOSCRIPT` retry
+/// can split the two.
+pub(super) async fn save_replicated(
+    waiting: &Waiting,
+    entry: &Entry,
+    at: i64,
+    value: Vec<u8>,
+) -> RedisResult<Replicated> {
+    let mut invocation = SAVE_INDEXED.prepare_invoke();
+    invocation
+        .key(&entry.session_key)
+        .key(&entry.index_key)
+        .arg(value)
+        .arg(at)
+        .arg(&entry.member);
+    let wait_ms = u64::try_from(waiting.timeout.as_millis()).unwrap_or(u64::MAX);
+    let (saved, acked): (i64, i64) = redis::pipe()
+        .load_script(&SAVE_INDEXED)
+        .ignore()
+        .invoke_script(&invocation)
+        .cmd("WAIT")
+        .arg(waiting.replicas)
+        .arg(wait_ms)
+        .query_async(&mut waiting.conn.clone())
+        .await?;
+    Ok(if saved != 1 {
+        Replicated::Duplicate
+    } else if acked < i64::from(waiting.replicas) {
+        Replicated::Short(acked)
+    } else {
+        Replicated::Saved
+    })
+}
+
 /// The value's expiry, the key's and the index score, in one script that
 /// does nothing to a key that is gone. Returns as `EXTEND_SESSION`.
 pub(super) async fn extend(conn: &mut Connection, entry: &Entry, at: i64) -> RedisResult<i64> {
@@ -65,11 +113,7 @@ pub(super) async fn delete(
 ) -> Result<(), Error> {
     const CONTEXT: &str = "delete session";
     let key = keys.session(id);
-    let value: Option<Vec<u8>> = redis::cmd("GET")
-        .arg(&key)
-        .query_async(conn)
-        .await
-        .map_err(store_error(CONTEXT))?;
+    let value = conn.get(key.clone()).await.map_err(store_error(CONTEXT))?;
     let Some(value) = value else {
         return Ok(());
     };

@@ -7,7 +7,9 @@
 //! - A 3-master cluster: started here, on free loopback ports, from
 //!   `redis-server` and `redis-cli --cluster create`. Its processes die
 //!   with the test binary, however it ends (see [`Server`]).
-//! - Private servers for the failure tests: [`Server::start`].
+//! - Private servers for the failure tests: [`Server::start`]; replicas
+//!   and sentinels for the Sentinel test: [`Server::replica_of`],
+//!   [`Server::sentinel`].
 
 #![allow(dead_code, unreachable_pub)]
 
@@ -183,6 +185,8 @@ pub struct Server {
     child: Child,
     stdin: Option<ChildStdin>,
     dir: std::path::PathBuf,
+    /// Arguments before the common ones: a config file.
+    leading: Vec<String>,
     extra: Vec<String>,
     /// Watchdogs of earlier runs of this server ([`Server::restart`]):
     /// they remove the directory when dropped, so they go last.
@@ -195,18 +199,48 @@ impl Server {
         Self::spawn(port, &[])
     }
 
+    /// A replica of the server on `primary`, once its link is up.
+    pub fn replica_of(port: u16, primary: u16) -> Self {
+        let server = Self::spawn(port, &["--replicaof", "127.0.0.1", &primary.to_string()]);
+        wait_for(
+            Duration::from_secs(20),
+            "the replica's link to its primary",
+            || redis_cli(port, &["INFO", "replication"]).contains("master_link_status:up"),
+        );
+        server
+    }
+
+    /// A sentinel (`redis-server <config> --sentinel`) whose config file,
+    /// in its own directory, holds `config`.
+    pub fn sentinel(port: u16, config: &str) -> Self {
+        let dir = Self::new_dir(port);
+        let file = dir.join("sentinel.conf");
+        std::fs::write(&file, config).expect("write the sentinel's config");
+        let leading = vec![file.to_string_lossy().into_owned()];
+        Self::launch(port, dir, leading, vec!["--sentinel".to_owned()])
+    }
+
     fn spawn(port: u16, extra: &[&str]) -> Self {
+        let extra: Vec<String> = extra.iter().map(|&a| a.to_owned()).collect();
+        Self::launch(port, Self::new_dir(port), Vec::new(), extra)
+    }
+
+    fn new_dir(port: u16) -> std::path::PathBuf {
         let dir = std::env::temp_dir().join(format!(
             "narvik-redis-{}-{port}-{}",
             std::process::id(),
             &Token::generate().expect("os rng").as_str()[..8]
         ));
         std::fs::create_dir_all(&dir).expect("create the server's directory");
-        let extra: Vec<String> = extra.iter().map(|&a| a.to_owned()).collect();
-        Self::launch(port, dir, extra)
+        dir
     }
 
-    fn launch(port: u16, dir: std::path::PathBuf, extra: Vec<String>) -> Self {
+    fn launch(
+        port: u16,
+        dir: std::path::PathBuf,
+        leading: Vec<String>,
+        extra: Vec<String>,
+    ) -> Self {
         let port_arg = port.to_string();
         let dir_arg = dir.to_string_lossy().into_owned();
         let mut child = Command::new("sh")
@@ -215,6 +249,7 @@ impl Server {
             .arg("sh")
             .arg(&dir_arg)
             .arg("redis-server")
+            .args(&leading)
             .args([
                 "--port",
                 &port_arg,
@@ -240,6 +275,7 @@ impl Server {
             stdin: child.stdin.take(),
             child,
             dir,
+            leading,
             extra,
             earlier: Vec::new(),
         };
@@ -294,7 +330,12 @@ impl Server {
     /// crashed cluster node comes back as the same node (empty: nothing
     /// is persisted).
     pub fn restart(&mut self) {
-        let next = Self::launch(self.port, self.dir.clone(), self.extra.clone());
+        let next = Self::launch(
+            self.port,
+            self.dir.clone(),
+            self.leading.clone(),
+            self.extra.clone(),
+        );
         let earlier = std::mem::replace(self, next);
         self.earlier.push(earlier);
     }
@@ -315,6 +356,29 @@ impl Drop for Server {
         // no process outlives the test.
         self.stdin.take();
         let _ = self.child.wait();
+    }
+}
+
+/// `redis-cli -p port args...`'s output ("" if it cannot run).
+pub fn redis_cli(port: u16, args: &[&str]) -> String {
+    Command::new("redis-cli")
+        .args(["-h", "127.0.0.1", "-p", &port.to_string()])
+        .args(args)
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default()
+}
+
+/// Polls `ready` every 50 ms until it holds, or panics naming `what`
+/// after `within`.
+pub fn wait_for(within: Duration, what: &str, mut ready: impl FnMut() -> bool) {
+    let deadline = Instant::now() + within;
+    while !ready() {
+        assert!(
+            Instant::now() < deadline,
+            "{what}: not ready within {within:?}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
     }
 }
 
