@@ -8,19 +8,11 @@ use std::time::{Duration, Instant};
 
 use narvik_core::{Error, Narvik};
 use narvik_redis::RedisStore;
-use support::{Raw, Server, Target, free_port};
+use support::{Raw, Server, Target, free_port, runtime};
 
 const TIMEOUT: Duration = Duration::from_millis(300);
 /// Slack for a loaded 2-core machine; far below any "hang".
 const MAX_WAIT: Duration = Duration::from_millis(1500);
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("tokio runtime")
-}
 
 /// Runs `call`, asserting it is a store error that came back in time.
 async fn fails_in_time<T: std::fmt::Debug>(

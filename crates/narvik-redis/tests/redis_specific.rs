@@ -11,7 +11,7 @@ use std::time::Duration;
 use narvik_core::store::{PurgeableStore, SessionStore, UserSessionStore};
 use narvik_core::{Error, Session, SessionId, Timestamp, Token};
 use narvik_testkit::TestData;
-use support::{Raw, Target, test_store};
+use support::{Raw, Target, runtime, test_store};
 
 const HOUR: Duration = Duration::from_secs(3600);
 
@@ -23,14 +23,6 @@ fn session(user: &str, expires_at: Timestamp) -> Session<TestData> {
         expires_at,
         data: TestData::default(),
     }
-}
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("tokio runtime")
 }
 
 fn pexpiretime(key: &str) -> redis::Cmd {

@@ -13,8 +13,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use narvik_core::{Error, Narvik, NewSession};
-use narvik_redis::RedisStore;
-use support::{Server, free_port, redis_cli, unique_prefix, wait_for};
+use narvik_redis::{RedisStore, RedisStoreBuilder};
+use support::{Server, free_port, redis_cli, runtime, unique_prefix, wait_for};
 
 const SERVICE: &str = "narvik-test";
 const TIMEOUT: Duration = Duration::from_secs(1);
@@ -26,14 +26,6 @@ const WAIT: Duration = Duration::from_secs(1);
 const FOLLOW_WITHIN: Duration = Duration::from_secs(30);
 const SESSIONS: usize = 100;
 const TASKS: usize = 8;
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("tokio runtime")
-}
 
 /// Distinct free loopback ports.
 fn ports(n: usize) -> Vec<u16> {
@@ -101,6 +93,17 @@ impl Deployment {
 
     fn sentinel_urls(&self) -> Vec<String> {
         self.sentinels.iter().map(Server::url).collect()
+    }
+
+    /// A store on the service's master, through the sentinels, under a
+    /// prefix of its own.
+    async fn store(&self, builder: RedisStoreBuilder, label: &str) -> RedisStore<()> {
+        builder
+            .key_prefix(unique_prefix(label))
+            .timeout(TIMEOUT)
+            .connect_sentinel(self.sentinel_urls(), SERVICE)
+            .await
+            .expect("connect through the sentinels")
     }
 
     /// The port of the master the first sentinel names.
@@ -171,13 +174,8 @@ fn the_store_follows_a_failover_and_never_signs_a_live_session_out() {
     let old_master = deployment.primary.as_ref().map(|p| p.port);
     assert_eq!(deployment.named_master_port(), old_master);
     runtime().block_on(async {
-        let store: RedisStore<()> = RedisStore::builder()
-            .key_prefix(unique_prefix("sentinel"))
-            .timeout(TIMEOUT)
-            .wait_for_replicas(1, WAIT)
-            .connect_sentinel(deployment.sentinel_urls(), SERVICE)
-            .await
-            .expect("connect through the sentinels");
+        let builder = RedisStore::builder().wait_for_replicas(1, WAIT);
+        let store = deployment.store(builder, "sentinel").await;
         let narvik = Arc::new(Narvik::new(store));
         let mut sessions = Vec::new();
         for n in 0..SESSIONS {
@@ -302,12 +300,9 @@ fn the_store_follows_a_failover_and_never_signs_a_live_session_out() {
 fn a_store_without_waiting_creates_and_validates_through_the_sentinels() {
     let deployment = Deployment::start();
     runtime().block_on(async {
-        let store: RedisStore<()> = RedisStore::builder()
-            .key_prefix(unique_prefix("sentinel-plain"))
-            .timeout(TIMEOUT)
-            .connect_sentinel(deployment.sentinel_urls(), SERVICE)
-            .await
-            .expect("connect through the sentinels");
+        let store = deployment
+            .store(RedisStore::builder(), "sentinel-plain")
+            .await;
         let narvik = Narvik::new(store);
         let created = narvik.create_session("ada", ()).await.expect("create");
         assert!(
@@ -348,12 +343,9 @@ fn a_master_demoted_under_the_store_never_answers_no_session() {
     let master = deployment.primary.as_ref().map_or(0, |p| p.port);
     let empty = Server::start(free_port(false));
     runtime().block_on(async {
-        let store: RedisStore<()> = RedisStore::builder()
-            .key_prefix(unique_prefix("sentinel-demoted"))
-            .timeout(TIMEOUT)
-            .connect_sentinel(deployment.sentinel_urls(), SERVICE)
-            .await
-            .expect("connect through the sentinels");
+        let store = deployment
+            .store(RedisStore::builder(), "sentinel-demoted")
+            .await;
         let narvik = Narvik::new(store);
         let created = narvik.create_session("ada", ()).await.expect("create");
         let key = narvik.store().session_key(&created.session.id);

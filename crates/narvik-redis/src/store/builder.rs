@@ -145,16 +145,10 @@ impl RedisStoreBuilder {
             ConnectionManager::new_lazy_with_config(client.clone(), config)
                 .map_err(|e| Error::store(context.clone(), e))
         };
-        let mut conn = Connection::single(manager(self.timeout)?, self.timeout, self.read_batch);
-        if let Some((replicas, timeout)) = self.wait {
-            let waiting =
-                Connection::single(manager(self.timeout + timeout)?, self.timeout + timeout, 1);
-            conn = conn.with_waiting(Waiting {
-                conn: waiting,
-                replicas,
-                timeout,
-            });
-        }
+        let conn = self.waiting(
+            Connection::single(manager(self.timeout)?, self.timeout, self.read_batch),
+            |total| Ok(Connection::single(manager(total)?, total, 1)),
+        )?;
         let conn = one_keyspace(conn, &context).await?;
         Ok(self.store(conn, keys))
     }
@@ -204,16 +198,10 @@ impl RedisStoreBuilder {
             Master::new(&sentinels, service, self.timeout, timeout)
                 .map_err(|e| Error::store(context.clone(), e))
         };
-        let mut conn = Connection::sentinel(master(self.timeout)?, self.timeout, self.read_batch);
-        if let Some((replicas, timeout)) = self.wait {
-            let total = self.timeout + timeout;
-            let waiting = Connection::sentinel(master(total)?, total, 1);
-            conn = conn.with_waiting(Waiting {
-                conn: waiting,
-                replicas,
-                timeout,
-            });
-        }
+        let conn = self.waiting(
+            Connection::sentinel(master(self.timeout)?, self.timeout, self.read_batch),
+            |total| Ok(Connection::sentinel(master(total)?, total, 1)),
+        )?;
         let conn = one_keyspace(conn, &context).await?;
         Ok(self.store(conn, keys))
     }
@@ -273,6 +261,25 @@ impl RedisStoreBuilder {
             let _ = direct.refresh(&mut connection.clone()).await;
         }
         Ok(self.store(Connection::cluster(connection, direct, self.timeout), keys))
+    }
+
+    /// `conn`, with creation that waits for replicas if
+    /// [`wait_for_replicas`](Self::wait_for_replicas) asked for it, over a
+    /// second connection from `open`, whose calls may take the store's
+    /// timeout plus the wait (given to `open`).
+    fn waiting(
+        &self,
+        conn: Connection,
+        open: impl FnOnce(Duration) -> Result<Connection, Error>,
+    ) -> Result<Connection, Error> {
+        let Some((replicas, timeout)) = self.wait else {
+            return Ok(conn);
+        };
+        Ok(conn.with_waiting(Waiting {
+            conn: open(self.timeout + timeout)?,
+            replicas,
+            timeout,
+        }))
     }
 
     fn keys(&self) -> Result<Keys, Error> {

@@ -24,6 +24,16 @@ use narvik_redis::RedisStore;
 use narvik_testkit::TestData;
 use narvik_testkit::wrap::Wrapped;
 
+/// A two-thread runtime with time and I/O, for tests that start servers
+/// before they run async code.
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("tokio runtime")
+}
+
 /// Overrides the single server's URL (loopback only).
 pub const URL_VAR: &str = "NARVIK_TEST_REDIS_URL";
 const DEFAULT_URL: &str = "redis://127.0.0.1:6379";
