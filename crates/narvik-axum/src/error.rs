@@ -12,7 +12,7 @@ use http::StatusCode;
 ///   with the status's reason phrase as the body, after logging the error
 ///   with [`tracing::error!`]. Neither the body nor the log holds a token or
 ///   session data: narvik's errors never carry a token.
-/// - [`Error::CrossOrigin`]: 403 Forbidden.
+/// - [`Error::CrossOrigin`]: 403 Forbidden, logged at debug level only.
 /// - the configuration variants, which [`NarvikLayerBuilder::build`](crate::NarvikLayerBuilder::build)
 ///   returns and no request ever sees: 500.
 #[derive(Debug, thiserror::Error)]
@@ -31,29 +31,17 @@ pub enum Error {
     },
 
     /// A sign-in that would set the session cookie was refused because
-    /// the request failed the origin check (login CSRF).
+    /// nothing shows that the site's own page sent the request (login
+    /// CSRF). A client's error, not the server's: answer 403 and log it
+    /// at debug level at most, since any site can cause it.
     #[error("cross-origin sign-in refused")]
     CrossOrigin,
 
-    /// An entry of the origin allow-list is not an `http` or `https`
-    /// origin (`scheme://host[:port]`, nothing after it).
-    #[error("invalid allowed origin {origin:?}: {reason}")]
-    InvalidOrigin {
-        /// The entry as given.
-        origin: String,
-        /// What is wrong with it.
-        reason: &'static str,
-    },
-
-    /// The request scheme for the same-origin comparison is neither
-    /// `http` nor `https`.
-    #[error("invalid request scheme {0:?}: expected \"http\" or \"https\"")]
-    InvalidScheme(String),
-
-    /// A `Sec-Fetch-Site` value to allow is not `same-site` or `none`
-    /// (`same-origin` always passes; `cross-site` never may).
-    #[error("invalid Sec-Fetch-Site value to allow {0:?}: expected \"same-site\" or \"none\"")]
-    InvalidSecFetchSite(String),
+    /// A cross-origin option of the layer cannot work (an allow-list
+    /// entry that is not an origin, an unknown scheme or `Sec-Fetch-Site`
+    /// value, an exempt path that is not a path).
+    #[error(transparent)]
+    CrossOriginPolicy(#[from] narvik_core::cross_origin::PolicyError),
 
     /// The status for store errors is not a 5xx: a store failure must
     /// never look like success or like "signed out".
@@ -61,19 +49,36 @@ pub enum Error {
     InvalidStatus(StatusCode),
 }
 
+impl Error {
+    /// The status this error answers with as a response: the configured
+    /// store-error status (a 5xx) for [`Error::Narvik`], 403 for
+    /// [`Error::CrossOrigin`], 500 for a configuration error. An app that
+    /// wraps this error in its own can map it by kind: a 4xx is the
+    /// client's doing (log it at debug level at most), a 5xx the server's.
+    ///
+    /// ```
+    /// use http::StatusCode;
+    ///
+    /// assert_eq!(narvik_axum::Error::CrossOrigin.status(), StatusCode::FORBIDDEN);
+    /// ```
+    #[must_use]
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::Narvik { status, .. } => *status,
+            Self::CrossOrigin => StatusCode::FORBIDDEN,
+            Self::CrossOriginPolicy(_) | Self::InvalidStatus(_) => {
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
+        }
+    }
+}
+
 impl IntoResponse for Error {
     fn into_response(self) -> Response {
-        match self {
-            Self::Narvik { source, status } => {
-                log_narvik_error(&source, "session operation failed");
-                plain(status)
-            }
-            Self::CrossOrigin => plain(StatusCode::FORBIDDEN),
-            Self::InvalidOrigin { .. }
-            | Self::InvalidScheme(_)
-            | Self::InvalidSecFetchSite(_)
-            | Self::InvalidStatus(_) => plain(StatusCode::INTERNAL_SERVER_ERROR),
+        if let Self::Narvik { source, .. } = &self {
+            log_narvik_error(source, "session operation failed");
         }
+        plain(self.status())
     }
 }
 

@@ -15,7 +15,6 @@ use narvik_core::{Narvik, NewSession, Session};
 
 use crate::Error;
 use crate::layer::{LayerShared, Shared};
-use crate::origin::Verdict;
 use crate::service::{Action, RequestState, StateExtension};
 
 /// How a request presented its session token.
@@ -344,18 +343,17 @@ impl<S: SessionStore> SessionManager<S> {
     /// # Errors
     ///
     /// [`Error::CrossOrigin`] (403) if the request is state-changing and
-    /// failed the origin check: a cross-site form must not sign the
-    /// browser into someone else's account (login CSRF).
-    /// [`Error::Narvik`] (the store-error status) if the store fails.
+    /// nothing shows that the site's own page sent it (see
+    /// [`check_sign_in_origin`](Self::check_sign_in_origin)): a cross-site
+    /// form must not sign the browser into someone else's account (login
+    /// CSRF). [`Error::Narvik`] (the store-error status) if the store
+    /// fails.
     pub async fn sign_in(
         &self,
         user_id: impl Into<String>,
         data: S::Data,
     ) -> Result<Session<S::Data>, Error> {
-        if let Verdict::Refused(reason) = self.state.origin {
-            tracing::debug!(reason, "narvik: sign-in refused by the origin check");
-            return Err(Error::CrossOrigin);
-        }
+        self.check_sign_in_origin()?;
         self.rotate().await?;
         let created = self
             .shared
@@ -366,6 +364,49 @@ impl<S: SessionStore> SessionManager<S> {
         self.state
             .set_action(Action::SetCookie(created.token, created.session.expires_at));
         Ok(created.session)
+    }
+
+    /// The cross-origin check of [`sign_in`](Self::sign_in), on its own:
+    /// call it first in a handler that does other work before it signs
+    /// the user in (creating the account at sign-up, say), so that a
+    /// refused request changes nothing.
+    ///
+    /// It is stricter than the layer's check, which has let the request
+    /// through: a state-changing request may set the session cookie only
+    /// when `Sec-Fetch-Site` or `Origin` shows the site's own page (or an
+    /// allowed origin), even on an exempt path or with a bearer header,
+    /// and not when neither header came (a client outside a browser that
+    /// wants the cookie sends `Origin`). Safe methods pass (an OAuth
+    /// callback is a `GET` from elsewhere; its `state` parameter protects
+    /// it). With the check off ([`NarvikLayerBuilder::csrf`](crate::NarvikLayerBuilder::csrf)),
+    /// always `Ok`.
+    ///
+    /// ```
+    /// use http::StatusCode;
+    /// use narvik_axum::{Error, SessionManager};
+    /// use narvik_core::store::MemoryStore;
+    ///
+    /// async fn sign_up(auth: SessionManager<MemoryStore>) -> Result<StatusCode, Error> {
+    ///     auth.check_sign_in_origin()?;
+    ///     // ... create the account: a forged request never gets here ...
+    ///     auth.sign_in("new-user", ()).await?;
+    ///     Ok(StatusCode::CREATED)
+    /// }
+    /// # let _: axum::routing::MethodRouter = axum::routing::post(sign_up);
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Error::CrossOrigin`] (403) if the request may not be signed in.
+    /// Logged at debug level: any site can cause it.
+    pub fn check_sign_in_origin(&self) -> Result<(), Error> {
+        self.state.sign_in.map_err(|refusal| {
+            tracing::debug!(
+                reason = refusal.reason(),
+                "narvik: sign-in refused by the cross-origin check"
+            );
+            Error::CrossOrigin
+        })
     }
 
     /// Starts a session for a bearer client (an API or mobile client):

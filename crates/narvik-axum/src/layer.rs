@@ -9,9 +9,9 @@ use http::header::WWW_AUTHENTICATE;
 use http::request::Parts;
 use http::{HeaderValue, StatusCode};
 use narvik_core::Narvik;
+use narvik_core::cross_origin::{CrossOriginPolicy, CrossOriginPolicyBuilder};
 use tower_layer::Layer;
 
-use crate::origin::OriginPolicy;
 use crate::{Error, NarvikService};
 
 /// Builds the response of a rejected [`CurrentSession`](crate::CurrentSession).
@@ -20,8 +20,7 @@ type UnauthorizedFn = dyn Fn(&Parts) -> Response + Send + Sync;
 /// The layer's options, shared by every request.
 pub(crate) struct Options {
     pub(crate) bearer: bool,
-    pub(crate) csrf: bool,
-    pub(crate) origins: OriginPolicy,
+    pub(crate) cross_origin: CrossOriginPolicy,
     pub(crate) store_error_status: StatusCode,
     unauthorized: Option<Arc<UnauthorizedFn>>,
 }
@@ -69,8 +68,7 @@ impl fmt::Debug for Options {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Options")
             .field("bearer", &self.bearer)
-            .field("csrf", &self.csrf)
-            .field("origins", &self.origins)
+            .field("cross_origin", &self.cross_origin)
             .field("store_error_status", &self.store_error_status)
             .field("custom_unauthorized", &self.unauthorized.is_some())
             .finish()
@@ -91,13 +89,15 @@ impl fmt::Debug for Options {
 ///
 /// 1. Reads the token: `Authorization: Bearer <token>` if bearer auth is on
 ///    and the header is there (it wins over a cookie), else the session
-///    cookie from every `Cookie` header (the first value with a token's
-///    shape when the name repeats). Never the URL.
+///    cookie from every `Cookie` header. Never the URL. When the name
+///    repeats (a cookie planted for a parent domain or a longer path),
+///    up to three values with a token's shape are tried in header order
+///    and the first valid session wins.
 /// 2. For a state-changing method (anything but GET, HEAD, OPTIONS,
-///    TRACE) on a request that carries the session cookie and no bearer
-///    header, checks the origin (see [`NarvikLayerBuilder::csrf`]); a
-///    refusal is `403 Forbidden` before any store call.
-/// 3. Validates the token (one store read; a write only when the session
+///    TRACE), with or without a cookie, checks where the request came
+///    from (see [`NarvikLayerBuilder::csrf`]); a refusal is
+///    `403 Forbidden` before any store call, logged at debug level.
+/// 3. Validates the token (one store read per value tried; a write only when the session
 ///    is extended). A store error is answered with the configured status
 ///    (500 by default), logged with [`tracing::error!`], and the handler
 ///    does not run: a failing store never looks like "signed out". With a
@@ -108,7 +108,8 @@ impl fmt::Debug for Options {
 /// 4. Runs the handler, then sets at most one `Set-Cookie` for the session
 ///    cookie: the handler's sign-in or sign-out if it made one, else a
 ///    fresh cookie if validation extended the session, else the blank
-///    cookie if the request sent a cookie that is not a valid session.
+///    cookie if the request sent the cookie and no value of it is a valid
+///    session.
 ///    Bearer-authenticated requests never get a cookie this way.
 ///
 /// ```
@@ -156,8 +157,7 @@ impl<S> NarvikLayer<S> {
                 narvik: narvik.into(),
                 options: Options {
                     bearer: true,
-                    csrf: true,
-                    origins: OriginPolicy::default(),
+                    cross_origin: CrossOriginPolicy::default(),
                     store_error_status: StatusCode::INTERNAL_SERVER_ERROR,
                     unauthorized: None,
                 },
@@ -170,10 +170,7 @@ impl<S> NarvikLayer<S> {
         NarvikLayerBuilder {
             narvik: narvik.into(),
             bearer: true,
-            csrf: true,
-            allowed_origins: Vec::new(),
-            allowed_sites: Vec::new(),
-            request_scheme: None,
+            cross_origin: CrossOriginPolicy::builder(),
             store_error_status: StatusCode::INTERNAL_SERVER_ERROR,
             unauthorized: None,
         }
@@ -198,10 +195,7 @@ impl<I, S> Layer<I> for NarvikLayer<S> {
 pub struct NarvikLayerBuilder<S> {
     narvik: Arc<Narvik<S>>,
     bearer: bool,
-    csrf: bool,
-    allowed_origins: Vec<String>,
-    allowed_sites: Vec<String>,
-    request_scheme: Option<String>,
+    cross_origin: CrossOriginPolicyBuilder,
     store_error_status: StatusCode,
     unauthorized: Option<Arc<UnauthorizedFn>>,
 }
@@ -210,10 +204,7 @@ impl<S> fmt::Debug for NarvikLayerBuilder<S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("NarvikLayerBuilder")
             .field("bearer", &self.bearer)
-            .field("csrf", &self.csrf)
-            .field("allowed_origins", &self.allowed_origins)
-            .field("allowed_sec_fetch_sites", &self.allowed_sites)
-            .field("request_scheme", &self.request_scheme)
+            .field("cross_origin", &self.cross_origin)
             .field("store_error_status", &self.store_error_status)
             .field("custom_unauthorized", &self.unauthorized.is_some())
             .finish_non_exhaustive()
@@ -223,71 +214,94 @@ impl<S> fmt::Debug for NarvikLayerBuilder<S> {
 impl<S> NarvikLayerBuilder<S> {
     /// Whether `Authorization: Bearer <token>` is read; default true. When
     /// both a bearer header and the cookie are present, the bearer header
-    /// wins and the cookie is ignored. Bearer-authenticated requests skip
-    /// the origin check (a cross-site page cannot add the header) and never
-    /// get a refreshed or cleared cookie.
+    /// wins and the cookie is ignored. Requests with a bearer header and
+    /// no session cookie skip the cross-origin check (a cross-site page
+    /// cannot add the header) and never get a refreshed or cleared cookie.
     pub fn bearer(mut self, on: bool) -> Self {
         self.bearer = on;
         self
     }
 
-    /// Whether the origin check against CSRF runs; default true.
+    /// Whether the cross-origin check against CSRF runs; default true.
     ///
-    /// It applies to requests with a state-changing method (anything but
-    /// GET, HEAD, OPTIONS, TRACE) that carry the session cookie and no
-    /// bearer header. If `Origin` is present, its parsed origin must equal
-    /// the request's own (the `Host` header with the
+    /// It covers every request with a state-changing method (anything but
+    /// GET, HEAD, OPTIONS, TRACE), with or without the session cookie,
+    /// before the store or the handler is reached: a request that
+    /// `Sec-Fetch-Site` or `Origin` shows to come from another origin is
+    /// `403 Forbidden`, logged at debug level only. The rules, and what
+    /// they cannot protect, are those of [`narvik_core::cross_origin`]:
+    /// trusted are `Sec-Fetch-Site: same-origin` (or a value
+    /// [allowed](Self::allow_sec_fetch_site)), and without it an `Origin`
+    /// equal to the request's own (the `Host` with the
     /// [request scheme](Self::request_scheme)) or an
-    /// [allow-listed](Self::allow_origin) origin, exactly: no prefix or
-    /// suffix matching. If `Origin` is absent, `Sec-Fetch-Site` must be
-    /// `same-origin` (or a value [allowed](Self::allow_sec_fetch_site)).
-    /// A refusal is
-    /// `403 Forbidden` and the store is not touched.
+    /// [allow-listed](Self::allow_origin) origin, exactly. Requests with
+    /// neither header (not from a browser) pass unless they carry the
+    /// session cookie; bearer-only requests and
+    /// [exempt paths](Self::exempt_path) pass.
     ///
-    /// The same verdict guards [`SessionManager::sign_in`](crate::SessionManager::sign_in)
-    /// on requests without a cookie, against login CSRF.
+    /// [`SessionManager::sign_in`](crate::SessionManager::sign_in) checks
+    /// again before it sets the cookie (login CSRF), and needs a trusted
+    /// origin even where the layer let the request through.
     ///
     /// Turn it off only if something else already checks origins or
     /// tokens for every state-changing route.
     pub fn csrf(mut self, on: bool) -> Self {
-        self.csrf = on;
+        self.cross_origin = self.cross_origin.enabled(on);
         self
     }
 
     /// Adds an origin that may send state-changing requests besides the
-    /// site itself, e.g. `https://admin.example.com`. Written
-    /// `scheme://host[:port]`; compared after parsing (lower case, IDN
-    /// hosts as punycode, default ports dropped). May be called repeatedly.
+    /// site itself, e.g. `https://admin.example.com`; see
+    /// [`CrossOriginPolicyBuilder::allow_origin`]. May be called
+    /// repeatedly.
     pub fn allow_origin(mut self, origin: impl Into<String>) -> Self {
-        self.allowed_origins.push(origin.into());
+        self.cross_origin = self.cross_origin.allow_origin(origin);
         self
     }
 
-    /// Adds a `Sec-Fetch-Site` value that lets a state-changing request
-    /// with no `Origin` header pass, besides `same-origin`: `same-site` or
-    /// `none` (a request the user started, not a page). Case-insensitive
-    /// here; `cross-site` can never be allowed.
-    ///
-    /// `same-site` trusts every host under the site's registrable domain
-    /// (any subdomain of `example.com`, including ones you do not run
-    /// yourself), and older browsers also count other schemes and ports as
-    /// the same site: much wider than the exact origins of
-    /// [`allow_origin`](Self::allow_origin). It matters only for requests
-    /// without `Origin`; when `Origin` is present it alone decides. May be
-    /// called repeatedly; [`build`](Self::build) checks the values.
+    /// Adds a `Sec-Fetch-Site` value that counts as the site's own besides
+    /// `same-origin`: `same-site` or `none`; see
+    /// [`CrossOriginPolicyBuilder::allow_sec_fetch_site`], and mind that
+    /// `same-site` trusts every subdomain of the site.
     pub fn allow_sec_fetch_site(mut self, value: impl Into<String>) -> Self {
-        self.allowed_sites.push(value.into());
+        self.cross_origin = self.cross_origin.allow_sec_fetch_site(value);
         self
     }
 
     /// The scheme of the site's own origin, `"https"` or `"http"`, for the
-    /// comparison with `Origin`. By default any: the `Origin`'s scheme is
-    /// taken, so only host and port are compared with `Host`. Set
-    /// `"https"` in production behind TLS so that a page on
-    /// `http://` the same host (reachable by a network attacker) does not
-    /// count as the site.
+    /// comparison of `Origin` with `Host`. By default the request's (when
+    /// the URI has one, as over HTTP/2), else the `Origin`'s own, so that
+    /// only host and port are compared. Set `"https"` in production behind
+    /// TLS so that a page on `http://` the same host (reachable by a
+    /// network attacker) does not count as the site.
     pub fn request_scheme(mut self, scheme: impl Into<String>) -> Self {
-        self.request_scheme = Some(scheme.into());
+        self.cross_origin = self.cross_origin.request_scheme(scheme);
+        self
+    }
+
+    /// Exempts a path from the cross-origin check, for requests that no
+    /// browser page sends (webhooks, which prove themselves with a
+    /// signature): `"/hooks/stripe"` is that path only, `"/hooks/"` every
+    /// path under it; see [`CrossOriginPolicyBuilder::exempt_path`]. A
+    /// cross-origin request there reaches the handler as if it had no
+    /// session cookie. May be called repeatedly.
+    ///
+    /// Routes added to the `Router` after `.layer(...)` are outside the
+    /// layer altogether (no check, no session): the other way to exempt a
+    /// webhook.
+    ///
+    /// ```
+    /// use narvik_axum::NarvikLayer;
+    /// use narvik_core::{Narvik, store::MemoryStore};
+    ///
+    /// let layer = NarvikLayer::builder(Narvik::new(MemoryStore::<()>::new()))
+    ///     .exempt_path("/hooks/stripe")
+    ///     .build()?;
+    /// # let _ = layer;
+    /// # Ok::<(), narvik_axum::Error>(())
+    /// ```
+    pub fn exempt_path(mut self, path: impl Into<String>) -> Self {
+        self.cross_origin = self.cross_origin.exempt_path(path);
         self
     }
 
@@ -332,28 +346,23 @@ impl<S> NarvikLayerBuilder<S> {
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidOrigin`] for an allow-list entry that is not an
-    /// `http(s)://host[:port]` origin; [`Error::InvalidScheme`] for a
-    /// request scheme other than `http` or `https`;
-    /// [`Error::InvalidSecFetchSite`] for a `Sec-Fetch-Site` value to allow
-    /// other than `same-origin`, `same-site` or `none`;
+    /// [`Error::CrossOriginPolicy`] for a cross-origin option that cannot
+    /// work: an allow-list entry that is not an `http(s)://host[:port]`
+    /// origin, a request scheme other than `http` or `https`, a
+    /// `Sec-Fetch-Site` value to allow other than `same-origin`,
+    /// `same-site` or `none`, an exempt path that is not an absolute path;
     /// [`Error::InvalidStatus`] for a store-error status that is not 5xx.
     pub fn build(self) -> Result<NarvikLayer<S>, Error> {
         if !self.store_error_status.is_server_error() {
             return Err(Error::InvalidStatus(self.store_error_status));
         }
-        let origins = OriginPolicy::new(
-            self.request_scheme.as_deref(),
-            &self.allowed_origins,
-            &self.allowed_sites,
-        )?;
+        let cross_origin = self.cross_origin.build()?;
         Ok(NarvikLayer {
             shared: Arc::new(Shared {
                 narvik: self.narvik,
                 options: Options {
                     bearer: self.bearer,
-                    csrf: self.csrf,
-                    origins,
+                    cross_origin,
                     store_error_status: self.store_error_status,
                     unauthorized: self.unauthorized,
                 },

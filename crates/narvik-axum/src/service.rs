@@ -13,6 +13,7 @@ use bytes::Bytes;
 use http::header::{CACHE_CONTROL, SET_COOKIE};
 use http::request::Parts;
 use http::{HeaderMap, HeaderValue, Request, Response, StatusCode};
+use narvik_core::cross_origin::{Decision, Refusal};
 use narvik_core::store::SessionStore;
 use narvik_core::{Timestamp, Token, ValidSession};
 use pin_project_lite::pin_project;
@@ -22,7 +23,7 @@ use crate::AuthMethod;
 use crate::credentials::{self, Credential};
 use crate::error::{log_narvik_error, plain};
 use crate::layer::{LayerShared, Options, Shared};
-use crate::origin::{self, Verdict};
+use crate::origin;
 
 /// The service [`NarvikLayer`](crate::NarvikLayer) produces. Not built by
 /// hand.
@@ -88,15 +89,25 @@ where
         let (narvik, options) = (&shared.narvik, &shared.options);
 
         let credential = credentials::read(&parts.headers, narvik.cookie_name(), options.bearer);
-        let origin = origin_verdict(options, credential, &parts);
-        if let Some(refused) = refuse(credential, origin) {
-            return ResponseFuture::ready(refused);
+        let verdict = origin::check(&options.cross_origin, &parts, credential);
+        match verdict.request {
+            Decision::Allow => {}
+            Decision::PassWithoutCookie(refusal) => tracing::debug!(
+                reason = refusal.reason(),
+                "narvik: cross-origin request on an exempt path; its session cookie is not read"
+            ),
+            Decision::Refuse(refusal) => return ResponseFuture::ready(refuse(refusal)),
         }
-        let (method, token) = method_and_token(credential);
-        let current = match token {
-            None => None,
-            Some(token) => match narvik.validate_session_now(token) {
-                Some(Ok(valid)) => valid,
+        let credential = usable(credential, verdict.request);
+        let (method, tokens) = method_and_tokens(&credential);
+        let mut found = None;
+        for (tried, token) in tokens.iter().enumerate() {
+            match narvik.validate_session_now(token) {
+                Some(Ok(Some(valid))) => {
+                    found = Some((valid, *token));
+                    break;
+                }
+                Some(Ok(None)) => {}
                 Some(Err(err)) => return ResponseFuture::ready(store_failed(options, &err)),
                 None => {
                     // The store is remote, or validation writes: wait, in a
@@ -109,18 +120,21 @@ where
                         Arc::clone(shared),
                         parts,
                         body,
-                        origin,
+                        Checked {
+                            decision: verdict.request,
+                            sign_in: verdict.sign_in,
+                            tried,
+                        },
                     )));
                 }
-            },
-        };
+            }
+        }
         let after = After::new(
             Arc::clone(shared),
             &mut parts.extensions,
-            current,
+            found,
             method,
-            origin,
-            token,
+            verdict.sign_in,
         );
         let future = self.inner.call(Request::from_parts(parts, body));
         ResponseFuture::inner(future, after)
@@ -247,9 +261,10 @@ pub(crate) struct RequestState<D> {
     pub(crate) current: Option<ValidSession<D>>,
     /// How the request presented a token (valid or not), if it did.
     pub(crate) method: Option<AuthMethod>,
-    /// The origin check's verdict for this request (always `Allowed` for
-    /// safe methods, bearer requests, or with the check off).
-    pub(crate) origin: Verdict,
+    /// Whether a handler may set the session cookie on this request: the
+    /// cross-origin check's verdict for a sign-in (always `Ok` for safe
+    /// methods, or with the check off).
+    pub(crate) sign_in: Result<(), Refusal>,
     action: Mutex<Option<Action>>,
 }
 
@@ -283,37 +298,45 @@ impl<D> Clone for StateExtension<D> {
     }
 }
 
-/// The origin check's verdict: it runs for state-changing requests that
-/// are not bearer-authenticated, when it is on.
-fn origin_verdict(options: &Options, credential: Credential<'_>, parts: &Parts) -> Verdict {
-    if options.csrf
-        && !matches!(credential, Credential::Bearer(_))
-        && !origin::is_safe(&parts.method)
-    {
-        options.origins.check(&parts.headers, &parts.uri)
-    } else {
-        Verdict::Allowed
+/// The credential the request goes on with: on an exempt path that the
+/// cross-origin check refused, as if it had no session cookie (a bearer
+/// token still counts).
+fn usable(credential: Credential<'_>, decision: Decision) -> Credential<'_> {
+    match (decision, credential) {
+        (Decision::PassWithoutCookie(_), Credential::Cookie(_)) => Credential::None,
+        _ => credential,
     }
 }
 
-/// `403 Forbidden` for a cookie-carrying request the origin check refused.
-fn refuse(credential: Credential<'_>, origin: Verdict) -> Option<Response<Body>> {
-    let (Credential::Cookie(_), Verdict::Refused(reason)) = (credential, origin) else {
-        return None;
-    };
+/// `403 Forbidden` for a request the cross-origin check refused. Logged at
+/// debug level only: any site can send one through its visitors.
+fn refuse(refusal: Refusal) -> Response<Body> {
     tracing::debug!(
-        reason,
-        "narvik: state-changing request refused by the origin check"
+        reason = refusal.reason(),
+        "narvik: state-changing request refused by the cross-origin check"
     );
-    Some(plain(StatusCode::FORBIDDEN))
+    plain(StatusCode::FORBIDDEN)
 }
 
-fn method_and_token(credential: Credential<'_>) -> (Option<AuthMethod>, Option<&str>) {
+/// How the request presented a token, and the values to try, in order.
+fn method_and_tokens<'c, 'a>(
+    credential: &'c Credential<'a>,
+) -> (Option<AuthMethod>, &'c [&'a str]) {
     match credential {
-        Credential::None => (None, None),
-        Credential::Bearer(token) => (Some(AuthMethod::Bearer), Some(token)),
-        Credential::Cookie(token) => (Some(AuthMethod::Cookie), token),
+        Credential::None => (None, &[]),
+        Credential::Bearer { token, .. } => (Some(AuthMethod::Bearer), std::slice::from_ref(token)),
+        Credential::Cookie(tokens) => (Some(AuthMethod::Cookie), tokens.as_slice()),
     }
+}
+
+/// What the request's path up to the handler decided before it had to
+/// wait for the store.
+struct Checked {
+    decision: Decision,
+    sign_in: Result<(), Refusal>,
+    /// Token values found to be no session already (the one that could
+    /// not be answered at once is next).
+    tried: usize,
 }
 
 /// The response when validation fails in the store: the handler does not
@@ -330,7 +353,7 @@ async fn validate_then_call<I, S, ReqBody, ResBody>(
     shared: Arc<Shared<S>>,
     mut parts: Parts,
     body: ReqBody,
-    origin: Verdict,
+    checked: Checked,
 ) -> Result<Response<Body>, I::Error>
 where
     I: Service<Request<ReqBody>, Response = Response<ResBody>>,
@@ -339,24 +362,30 @@ where
     ResBody::Error: Into<axum_core::BoxError>,
 {
     let (narvik, options) = (&shared.narvik, &shared.options);
-    // Read again rather than copied out of `call`: the token borrows the
+    // Read again rather than copied out of `call`: the tokens borrow the
     // headers that moved here. The origin check is not repeated.
-    let credential = credentials::read(&parts.headers, narvik.cookie_name(), options.bearer);
-    let (method, token) = method_and_token(credential);
-    let current = match token {
-        Some(token) => match narvik.validate_session(token).await {
-            Ok(valid) => valid,
+    let credential = usable(
+        credentials::read(&parts.headers, narvik.cookie_name(), options.bearer),
+        checked.decision,
+    );
+    let (method, tokens) = method_and_tokens(&credential);
+    let mut found = None;
+    for token in tokens.iter().skip(checked.tried) {
+        match narvik.validate_session(token).await {
+            Ok(Some(valid)) => {
+                found = Some((valid, *token));
+                break;
+            }
+            Ok(None) => {}
             Err(err) => return Ok(store_failed(options, &err)),
-        },
-        None => None,
-    };
+        }
+    }
     let after = After::new(
         Arc::clone(&shared),
         &mut parts.extensions,
-        current,
+        found,
         method,
-        origin,
-        token,
+        checked.sign_in,
     );
     let response = inner.call(Request::from_parts(parts, body)).await?;
     Ok(after.finish(response))
@@ -373,28 +402,33 @@ struct After<S: SessionStore> {
 impl<S: SessionStore + 'static> After<S> {
     /// Hands the request's state to the extractors (one extension) and
     /// keeps what the response needs.
+    /// `found`: the valid session and the token value that stands for it,
+    /// if one did.
     fn new(
         shared: Arc<Shared<S>>,
         extensions: &mut http::Extensions,
-        current: Option<ValidSession<S::Data>>,
+        found: Option<(ValidSession<S::Data>, &str)>,
         method: Option<AuthMethod>,
-        origin: Verdict,
-        token: Option<&str>,
+        sign_in: Result<(), Refusal>,
     ) -> Self {
-        let cookie = match (method, &current, token) {
-            (Some(AuthMethod::Cookie), Some(valid), Some(token)) if valid.extended => {
+        let cookie = match (method, &found) {
+            (Some(AuthMethod::Cookie), Some((valid, token))) if valid.extended => {
                 Token::parse(token).map_or(CookieAfter::Keep, |token| {
                     CookieAfter::Set(token, valid.session.expires_at)
                 })
             }
-            (Some(AuthMethod::Cookie), None, _) => CookieAfter::Clear,
+            // No value of the cookie is a session. The blank cookie clears
+            // only the host-only one at `Path=/`: a value planted for a
+            // parent domain or another path stays, and is tried again.
+            (Some(AuthMethod::Cookie), None) => CookieAfter::Clear,
             _ => CookieAfter::Keep,
         };
+        let current = found.map(|(valid, _)| valid);
         let state = Arc::new(RequestState {
             shared: Arc::clone(&shared) as Arc<dyn LayerShared>,
             current,
             method,
-            origin,
+            sign_in,
             action: Mutex::new(None),
         });
         extensions.insert(StateExtension(Arc::clone(&state)));

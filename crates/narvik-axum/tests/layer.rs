@@ -11,6 +11,7 @@
 mod support;
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use axum::Router;
@@ -21,6 +22,7 @@ use http::{HeaderValue, Request, StatusCode, header};
 use narvik_axum::{
     AuthMethod, CurrentSession, Error, NarvikLayer, NarvikLayerBuilder, SessionManager,
 };
+use narvik_core::cross_origin::PolicyError;
 use narvik_core::store::MemoryStore;
 use narvik_core::{Config, ManualClock, Narvik, SameSite, Timestamp, Token};
 use narvik_testkit::wrap::{Op, Wrapped};
@@ -121,8 +123,19 @@ async fn open() -> &'static str {
     "open"
 }
 
-fn routes() -> Router {
+/// The app's routes; `/count` counts its calls in `calls`.
+fn routes(calls: &Arc<AtomicUsize>) -> Router {
+    let calls = Arc::clone(calls);
     Router::new()
+        .route(
+            "/count",
+            post(move || {
+                calls.fetch_add(1, Ordering::SeqCst);
+                async { "counted" }
+            }),
+        )
+        .route("/hooks/in", post(maybe))
+        .route("/hooks/sign-in", post(sign_in))
         .route("/me", get(me))
         .route("/maybe", get(maybe))
         .route("/method", get(method))
@@ -142,6 +155,8 @@ struct App {
     store: CountingStore,
     narvik: Arc<Narvik<Store>>,
     clock: ManualClock,
+    /// How often the `/count` handler ran.
+    calls: Arc<AtomicUsize>,
 }
 
 fn app(path: Path) -> App {
@@ -159,11 +174,13 @@ fn app_with(
     let layer = options(NarvikLayer::builder(Arc::clone(&narvik)))
         .build()
         .expect("valid options");
+    let calls = Arc::default();
     App {
-        router: routes().layer(layer),
+        router: routes(&calls).layer(layer),
         store,
         narvik,
         clock,
+        calls,
     }
 }
 
@@ -538,22 +555,68 @@ async fn cookies_split_over_several_headers_are_read(path: Path) {
     assert_eq!(body_text(response).await, "ada");
 }
 
-async fn with_duplicate_names_the_first_token_shaped_value_is_used(path: Path) {
+async fn with_duplicate_names_garbage_values_are_skipped(path: Path) {
     let app = app(path);
     let cookie = signed_in(&app).await;
-    // Garbage first, then the real token: the garbage is skipped.
+    // Garbage first, then the real token: the garbage is skipped without
+    // a store call.
     let header = format!("{COOKIE}=garbage; {cookie}");
-    let response = send(&app.router, get_with_cookie("/me", &header)).await;
-    assert_eq!(response.status(), StatusCode::OK);
-
-    // Two token-shaped values: only the first is validated (one store
-    // call), even though the second is a live session.
-    let unknown = Token::generate().expect("os rng");
-    let header = format!("{COOKIE}={}; {cookie}", unknown.as_str());
     let before = app.store.total_calls();
     let response = send(&app.router, get_with_cookie("/me", &header)).await;
-    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(app.store.total_calls() - before, 1);
+}
+
+/// Cookie tossing: a value planted for a parent domain or a longer path
+/// comes first in the header; the user's own session still counts, and
+/// nothing is cleared.
+async fn a_tossed_cookie_before_the_valid_one_does_not_sign_the_user_out(path: Path) {
+    let app = app(path);
+    let cookie = signed_in(&app).await;
+    let tossed = Token::generate().expect("os rng");
+    let header = format!("{COOKIE}={}; {cookie}", tossed.as_str());
+    let before = app.store.total_calls();
+    let response = send(&app.router, get_with_cookie("/me", &header)).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(set_cookies_named(response.headers(), COOKIE).is_empty());
+    assert_eq!(body_text(response).await, "ada");
+    assert_eq!(app.store.total_calls() - before, 2, "one lookup per value");
+}
+
+async fn a_tossed_cookie_after_the_valid_one_costs_nothing(path: Path) {
+    let app = app(path);
+    let cookie = signed_in(&app).await;
+    let tossed = Token::generate().expect("os rng");
+    let header = format!("{cookie}; {COOKIE}={}", tossed.as_str());
+    let before = app.store.total_calls();
+    let response = send(&app.router, get_with_cookie("/me", &header)).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(app.store.total_calls() - before, 1, "the first valid wins");
+}
+
+async fn with_no_valid_value_the_cookie_is_cleared_once_after_at_most_three_lookups(path: Path) {
+    let app = app(path);
+    let values: Vec<String> = (0..5)
+        .map(|_| format!("{COOKIE}={}", Token::generate().expect("os rng").as_str()))
+        .collect();
+    let response = send(&app.router, get_with_cookie("/me", &values.join("; "))).await;
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    let cleared = set_cookies_named(response.headers(), COOKIE);
+    assert_eq!(cleared.len(), 1, "{cleared:?}");
+    assert!(cleared[0].contains("Max-Age=0"), "{cleared:?}");
+    assert_eq!(app.store.total_calls(), 3);
+}
+
+async fn an_extended_session_behind_a_tossed_cookie_gets_its_own_cookie_refreshed(path: Path) {
+    let app = app(path);
+    let cookie = signed_in(&app).await;
+    app.clock.advance(Duration::from_secs(20 * 24 * 3600));
+    let tossed = Token::generate().expect("os rng");
+    let header = format!("{COOKIE}={}; {cookie}", tossed.as_str());
+    let response = send(&app.router, get_with_cookie("/me", &header)).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let refreshed = the_set_cookie(response.headers(), COOKIE);
+    assert_eq!(refreshed.value(), token_of(&cookie));
 }
 
 async fn malformed_cookie_headers_never_panic_and_never_reach_the_store(path: Path) {
@@ -699,7 +762,16 @@ async fn with_bearer_off_the_header_is_ignored(path: Path) {
 // -------------------------------------------------------------------- CSRF
 
 async fn cookie_post(app: &App, cookie: &str, headers: &[(&str, &str)]) -> http::Response<Body> {
-    let mut builder = Request::post("/write").header(header::COOKIE, cookie);
+    cookie_post_to(app, "/write", cookie, headers).await
+}
+
+async fn cookie_post_to(
+    app: &App,
+    path: &str,
+    cookie: &str,
+    headers: &[(&str, &str)],
+) -> http::Response<Body> {
+    let mut builder = Request::post(path).header(header::COOKIE, cookie);
     for (name, value) in headers {
         builder = builder.header(*name, *value);
     }
@@ -859,13 +931,232 @@ async fn the_check_can_be_turned_off(path: Path) {
     assert_eq!(response.status(), StatusCode::OK);
 }
 
-async fn cookieless_requests_are_not_refused(path: Path) {
+/// A POST to the counting handler with these headers (and no cookie
+/// unless given).
+async fn post_count(app: &App, headers: &[(&str, &str)]) -> http::Response<Body> {
+    let mut builder = Request::post("/count");
+    for (name, value) in headers {
+        builder = builder.header(*name, *value);
+    }
+    send(&app.router, builder.body(Body::empty()).expect("request")).await
+}
+
+async fn cross_site_requests_without_a_cookie_are_refused_before_the_handler(path: Path) {
     let app = app(path);
+    for headers in [
+        &[("host", HOST), ("origin", "https://evil.com")][..],
+        &[("host", HOST), ("sec-fetch-site", "cross-site")],
+        &[
+            ("host", HOST),
+            ("origin", "https://evil.com"),
+            ("sec-fetch-site", "cross-site"),
+        ],
+        &[("host", HOST), ("origin", "null")],
+        &[("host", HOST), ("sec-fetch-site", "same-site")],
+    ] {
+        let response = post_count(&app, headers).await;
+        assert_eq!(response.status(), StatusCode::FORBIDDEN, "{headers:?}");
+        assert!(response.headers().get(header::SET_COOKIE).is_none());
+    }
+    assert_eq!(app.calls.load(Ordering::SeqCst), 0, "the handler never ran");
+    assert_eq!(app.store.total_calls(), 0);
+}
+
+async fn a_refusal_is_logged_at_debug_level_only(path: Path) {
+    let app = app(path);
+    let cookie = signed_in(&app).await;
+    let (logs, _guard) = LogCapture::start();
+    let response = post_count(&app, &[("host", HOST), ("origin", "https://evil.com")]).await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    let response = cookie_post(
+        &app,
+        &cookie,
+        &[("host", HOST), ("sec-fetch-site", "cross-site")],
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    let text = logs.text();
+    assert_eq!(text.matches("DEBUG").count(), 2, "{text}");
+    assert!(text.contains("refused by the cross-origin check"), "{text}");
+    for level in ["ERROR", "WARN", "INFO"] {
+        assert!(!text.contains(level), "{level} in {text}");
+    }
+    assert!(!text.contains(token_of(&cookie)), "{text}");
+}
+
+async fn requests_with_neither_header_pass_without_a_cookie(path: Path) {
+    let app = app(path);
+    // curl, a server, a mobile app: no browser sent it.
+    let response = post_count(&app, &[("host", HOST)]).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let response = post_count(&app, &[]).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(app.calls.load(Ordering::SeqCst), 2);
+}
+
+async fn same_origin_and_allow_listed_requests_without_a_cookie_reach_the_handler(path: Path) {
+    let app = app_with(path, Config::default(), |b| {
+        b.allow_origin("https://admin.example.com")
+    });
+    for headers in [
+        &[("host", HOST), ("origin", SITE)][..],
+        &[("host", HOST), ("sec-fetch-site", "same-origin")],
+        &[
+            ("host", HOST),
+            ("origin", SITE),
+            ("sec-fetch-site", "same-origin"),
+        ],
+        &[("host", HOST), ("origin", "https://admin.example.com")],
+        &[
+            ("host", HOST),
+            ("origin", "https://admin.example.com"),
+            ("sec-fetch-site", "same-site"),
+        ],
+    ] {
+        let response = post_count(&app, headers).await;
+        assert_eq!(response.status(), StatusCode::OK, "{headers:?}");
+    }
+    assert_eq!(app.calls.load(Ordering::SeqCst), 5);
+}
+
+async fn with_the_https_scheme_set_an_http_origin_is_refused_with_or_without_a_cookie(path: Path) {
+    let app = app_with(path, Config::default(), |b| b.request_scheme("https"));
+    let response = post_count(
+        &app,
+        &[("host", HOST), ("origin", "http://app.example.com")],
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    let response = post_count(&app, &[("host", HOST), ("origin", SITE)]).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(app.calls.load(Ordering::SeqCst), 1);
+}
+
+async fn a_bearer_header_with_the_session_cookie_is_checked(path: Path) {
+    let app = app(path);
+    let cookie = signed_in(&app).await;
+    let created = app.narvik.create_session("ada", ()).await.expect("create");
+    let mut request = bearer(http::Method::POST, "/count", created.token.as_str());
+    let headers = request.headers_mut();
+    headers.insert(header::ORIGIN, HeaderValue::from_static("https://evil.com"));
+    headers.insert(
+        header::COOKIE,
+        HeaderValue::from_str(&cookie).expect("header"),
+    );
+    let response = send(&app.router, request).await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    assert_eq!(app.calls.load(Ordering::SeqCst), 0);
+}
+
+async fn an_exempt_path_passes_cross_site_requests_without_their_session(path: Path) {
+    let app = app_with(path, Config::default(), |b| b.exempt_path("/hooks/in"));
+    let cookie = signed_in(&app).await;
+    let before = app.store.total_calls();
+    let response = cookie_post_to(
+        &app,
+        "/hooks/in",
+        &cookie,
+        &[("host", HOST), ("origin", "https://evil.com")],
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(
+        response.headers().get(header::SET_COOKIE).is_none(),
+        "the cookie it did not read is not cleared"
+    );
+    assert_eq!(body_text(response).await, "anonymous");
+    assert_eq!(
+        app.store.total_calls(),
+        before,
+        "the cookie was not looked up"
+    );
+    // Without a cookie (a webhook's sender), it simply passes.
     let response = send(
         &app.router,
-        Request::post("/open")
+        Request::post("/hooks/in")
+            .header(header::HOST, HOST)
+            .header("sec-fetch-site", "cross-site")
+            .body(Body::empty())
+            .expect("request"),
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    // From the site itself, the session is there as usual.
+    let response = cookie_post_to(
+        &app,
+        "/hooks/in",
+        &cookie,
+        &[("host", HOST), ("origin", SITE)],
+    )
+    .await;
+    assert_eq!(body_text(response).await, "ada");
+    // Only that path.
+    let response = cookie_post(
+        &app,
+        &cookie,
+        &[("host", HOST), ("origin", "https://evil.com")],
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+}
+
+async fn a_prefix_exempts_every_path_under_it(path: Path) {
+    let app = app_with(path, Config::default(), |b| b.exempt_path("/hooks/"));
+    let response = send(
+        &app.router,
+        Request::post("/hooks/in")
             .header(header::HOST, HOST)
             .header(header::ORIGIN, "https://evil.com")
+            .body(Body::empty())
+            .expect("request"),
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let response = post_count(&app, &[("host", HOST), ("origin", "https://evil.com")]).await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+}
+
+async fn sign_in_checks_again_on_an_exempt_path_or_with_a_bearer_header(path: Path) {
+    let app = app_with(path, Config::default(), |b| b.exempt_path("/hooks/"));
+    let response = send(
+        &app.router,
+        Request::post("/hooks/sign-in")
+            .header(header::HOST, HOST)
+            .header(header::ORIGIN, "https://evil.com")
+            .body(Body::empty())
+            .expect("request"),
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    assert!(response.headers().get(header::SET_COOKIE).is_none());
+    let mut request = bearer(http::Method::POST, "/sign-in", "junk");
+    request
+        .headers_mut()
+        .insert("sec-fetch-site", HeaderValue::from_static("cross-site"));
+    let response = send(&app.router, request).await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    assert!(response.headers().get(header::SET_COOKIE).is_none());
+    assert_eq!(app.store.inner().len(), 0, "no session was created");
+}
+
+async fn a_cookie_sign_in_needs_origin_evidence(path: Path) {
+    let app = app(path);
+    // Neither header: the layer lets it through (no cookie), sign_in does
+    // not hand out a cookie.
+    let response = send(
+        &app.router,
+        Request::post("/sign-in")
+            .header(header::HOST, HOST)
+            .body(Body::empty())
+            .expect("request"),
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    assert_eq!(app.store.inner().len(), 0);
+    // The bearer sign-in from the same client works.
+    let response = send(
+        &app.router,
+        Request::post("/token")
             .body(Body::empty())
             .expect("request"),
     )
@@ -1140,7 +1431,12 @@ fn allowing_cross_site_is_refused_at_build_time() {
     let result = NarvikLayer::builder(Narvik::new(MemoryStore::<()>::new()))
         .allow_sec_fetch_site("cross-site")
         .build();
-    assert!(matches!(result, Err(Error::InvalidSecFetchSite(_))));
+    assert!(matches!(
+        result,
+        Err(Error::CrossOriginPolicy(PolicyError::InvalidSecFetchSite(
+            _
+        )))
+    ));
 }
 
 #[test]
@@ -1148,7 +1444,10 @@ fn an_invalid_allowed_origin_is_refused_at_build_time() {
     let result = NarvikLayer::builder(Narvik::new(MemoryStore::<()>::new()))
         .allow_origin("admin.example.com")
         .build();
-    assert!(matches!(result, Err(Error::InvalidOrigin { .. })));
+    assert!(matches!(
+        result,
+        Err(Error::CrossOriginPolicy(PolicyError::InvalidOrigin { .. }))
+    ));
 }
 
 // -------------------------------------------------------------- typed data
@@ -1263,7 +1562,11 @@ on_both_paths!(
     sign_in_wins_over_clearing_a_bad_cookie,
     sign_out_wins_over_refreshing_an_extended_session,
     cookies_split_over_several_headers_are_read,
-    with_duplicate_names_the_first_token_shaped_value_is_used,
+    with_duplicate_names_garbage_values_are_skipped,
+    a_tossed_cookie_before_the_valid_one_does_not_sign_the_user_out,
+    a_tossed_cookie_after_the_valid_one_costs_nothing,
+    with_no_valid_value_the_cookie_is_cleared_once_after_at_most_three_lookups,
+    an_extended_session_behind_a_tossed_cookie_gets_its_own_cookie_refreshed,
     malformed_cookie_headers_never_panic_and_never_reach_the_store,
     the_token_is_never_read_from_the_query_string,
     bearer_sign_in_returns_the_token_and_sets_no_cookie,
@@ -1280,7 +1583,16 @@ on_both_paths!(
     configured_request_scheme_refuses_the_http_twin,
     safe_methods_pass_whatever_the_origin,
     the_check_can_be_turned_off,
-    cookieless_requests_are_not_refused,
+    cross_site_requests_without_a_cookie_are_refused_before_the_handler,
+    a_refusal_is_logged_at_debug_level_only,
+    requests_with_neither_header_pass_without_a_cookie,
+    same_origin_and_allow_listed_requests_without_a_cookie_reach_the_handler,
+    with_the_https_scheme_set_an_http_origin_is_refused_with_or_without_a_cookie,
+    a_bearer_header_with_the_session_cookie_is_checked,
+    an_exempt_path_passes_cross_site_requests_without_their_session,
+    a_prefix_exempts_every_path_under_it,
+    sign_in_checks_again_on_an_exempt_path_or_with_a_bearer_header,
+    a_cookie_sign_in_needs_origin_evidence,
     cross_origin_cookie_sign_in_is_refused,
     protected_routes_answer_401_with_a_bearer_challenge_by_default,
     the_401_body_is_customisable,

@@ -45,6 +45,9 @@
 //!   [`store::CallbackStore`].
 //! - [`Clock`], [`Timestamp`]: time, injectable for tests.
 //! - [`Error`]: the one error type.
+//! - `cross_origin` (feature `cross-origin`): the cross-origin (CSRF)
+//!   check for every state-changing request that the web framework
+//!   integrations share.
 //! - `PurgeTask` (feature `tokio`): purges expired sessions of any
 //!   [`PurgeableStore`](store::PurgeableStore) in the background on a
 //!   period. The only part of the crate that needs a runtime, so it is
@@ -63,6 +66,9 @@
 
 mod config;
 mod cookies;
+#[cfg(feature = "cross-origin")]
+#[cfg_attr(docsrs, doc(cfg(feature = "cross-origin")))]
+pub mod cross_origin;
 mod error;
 mod manager;
 #[cfg(feature = "tokio")]
