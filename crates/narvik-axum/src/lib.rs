@@ -1,7 +1,7 @@
 //! [axum](https://docs.rs/axum) and [tower](https://docs.rs/tower)
 //! integration for narvik: a layer that validates the session on every
-//! request, extractors for handlers, cookie refresh and clearing, and an
-//! origin check against CSRF.
+//! request, extractors for handlers, cookie refresh and clearing, and a
+//! cross-origin check against CSRF on every state-changing request.
 //!
 //! A tiny app, driven in-process here (serve it with `axum::serve` as
 //! usual):
@@ -68,9 +68,9 @@
 //! # Map of the crate
 //!
 //! - [`NarvikLayer`] (built with [`NarvikLayerBuilder`]): reads the token
-//!   from the session cookie or `Authorization: Bearer`, checks the origin
-//!   of state-changing cookie requests, validates once per request, and
-//!   writes the session cookie on the way out. [`NarvikService`] is the
+//!   from the session cookie or `Authorization: Bearer`, checks where
+//!   every state-changing request comes from, validates once per request,
+//!   and writes the session cookie on the way out. [`NarvikService`] is the
 //!   service it wraps around the app.
 //! - [`CurrentSession`]: the extractor for "a session is required"
 //!   (`401` otherwise, customisable), and `Option<CurrentSession>` for "a
@@ -80,23 +80,72 @@
 //!   for everything else.
 //! - [`Error`]: this crate's one error; handlers can return it with `?`
 //!   (the store-error status for store failures, 403 for a cross-origin
-//!   sign-in). [`SessionRejection`] is the extractors' rejection.
+//!   sign-in; [`Error::status`] for apps that wrap it).
+//!   [`SessionRejection`] is the extractors' rejection.
 //!
 //! # Security
 //!
 //! - The token is read from the cookie or the bearer header only, never
-//!   from the URL. Several `Cookie` headers are read (HTTP/2 splits them);
-//!   when the session cookie's name repeats, the first value with a
-//!   token's shape is used, and only that one is validated.
+//!   from the URL. Several `Cookie` headers are read (HTTP/2 splits them).
 //! - A store failure is the configured 5xx (500 by default), logged with
 //!   [`tracing::error!`]; never "signed out", never let through. Neither
 //!   the log nor the body holds a token or session data.
-//! - State-changing requests that carry the session cookie must pass an
-//!   origin check (Lucia's recommendation; see
-//!   [`NarvikLayerBuilder::csrf`]), as must a cookie sign-in. Bearer
-//!   requests are exempt: a cross-site page cannot add the header.
 //! - A sign-in ends the request's previous session (no fixation), and a
 //!   response carries at most one `Set-Cookie` for the session cookie.
+//!
+//! ## Cross-origin requests (CSRF)
+//!
+//! Every state-changing request (any method but GET, HEAD, OPTIONS,
+//! TRACE) is checked before the store or the handler is reached, with or
+//! without a cookie, as Go 1.25's `CrossOriginProtection` does; the rules
+//! live in [`narvik_core::cross_origin`], shared by every framework
+//! integration. In short:
+//!
+//! - allowed: `Sec-Fetch-Site: same-origin` (or a value allowed with
+//!   [`allow_sec_fetch_site`](NarvikLayerBuilder::allow_sec_fetch_site));
+//!   without it, an `Origin` that equals the request's own (`Host` with the
+//!   [request scheme](NarvikLayerBuilder::request_scheme): set `https`
+//!   in production) or an [allow-listed](NarvikLayerBuilder::allow_origin)
+//!   origin, compared exactly after parsing;
+//! - allowed: requests with a bearer header and no session cookie (a page
+//!   on another site cannot add the header), and requests with neither
+//!   `Sec-Fetch-Site` nor `Origin` and no session cookie (no browser sent
+//!   them: curl, servers, apps);
+//! - passed without their session: cross-origin requests to an
+//!   [exempt path](NarvikLayerBuilder::exempt_path) (webhooks);
+//! - refused with `403 Forbidden`, logged at debug level only (any site
+//!   can cause one): everything else, including a request with the
+//!   session cookie and neither header.
+//!
+//! [`SessionManager::sign_in`] checks again before it sets the cookie
+//! (login CSRF) and needs the site's own origin (or an allowed one) even
+//! where the layer let the request through; call
+//! [`SessionManager::check_sign_in_origin`] first in a handler that does
+//! other work before signing in (creating an account).
+//!
+//! What the check cannot protect: state changes behind `GET` (never
+//! checked); attacks from a subdomain when `same-site` is allowed; XSS on
+//! the site or an allowed origin; non-browser clients, which send what
+//! they like (they act for themselves, not for a visitor). See
+//! [`narvik_core::cross_origin`] for the whole list.
+//!
+//! ## Several session cookies (cookie tossing)
+//!
+//! Another host of the site (a sibling subdomain, perhaps the attacker's)
+//! can set a cookie of the same name for the parent domain or a longer
+//! path; the browser then sends both, the planted one usually first, and
+//! nothing says which is ours. The layer tries up to three values with a
+//! token's shape in header order (one store lookup each) and the first
+//! valid session wins, so a planted value cannot sign the user out. When
+//! none is valid the response clears the cookie, which removes only the
+//! layer's own host-only cookie (`Path=/`, no `Domain`): a planted one for
+//! a parent domain stays and is tried again on the next request. A planted
+//! value that is a valid session of the attacker's can still win if it
+//! comes first: use a `__Host-` cookie name
+//! ([`Config::builder().cookie_name("__Host-session")`](narvik_core::ConfigBuilder::cookie_name))
+//! wherever the site is served over HTTPS: browsers accept a `__Host-`
+//! cookie only from the host itself, `Secure`, with `Path=/` and no
+//! `Domain`, so no other host can plant one.
 
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]

@@ -110,20 +110,30 @@ type Current = CurrentSession<DemoData>;
 ///
 /// If the session configuration or layer cannot be built.
 pub fn app(backend: Backend, secure_cookies: bool) -> anyhow::Result<(Router, PurgeTask)> {
-    let config = Config::builder()
+    let mut config = Config::builder()
         .session_length(Duration::from_secs(7 * 24 * 60 * 60))
-        .secure(secure_cookies)
-        .build()?;
+        .secure(secure_cookies);
+    if secure_cookies {
+        // Behind TLS: a `__Host-` cookie, which no other host (a sibling
+        // subdomain) can set or overwrite (cookie tossing).
+        config = config.cookie_name(SECURE_COOKIE_NAME);
+    }
+    let config = config.build()?;
     let purge = PurgeTask::spawn(
         Arc::new(Arc::clone(&backend.store)),
         Duration::from_secs(600),
     );
     let narvik = Narvik::with_config(backend.store, config);
-    let layer = NarvikLayer::builder(narvik)
+    let mut layer = NarvikLayer::builder(narvik)
         // An HTML app: send the browser to the sign-in page rather than
         // show a bare 401.
-        .unauthorized(|_| Redirect::to("/signin"))
-        .build()?;
+        .unauthorized(|_| Redirect::to("/signin"));
+    if secure_cookies {
+        // The site is https only: a page on http://the-same-host (which a
+        // network attacker can serve) is not the site.
+        layer = layer.request_scheme("https");
+    }
+    let layer = layer.build()?;
     let router = Router::new()
         .route("/", get(home))
         .route("/signin", get(signin_page).post(signin))
@@ -139,7 +149,13 @@ pub fn app(backend: Backend, secure_cookies: bool) -> anyhow::Result<(Router, Pu
     Ok((router, purge))
 }
 
-/// A failure the user sees as a plain 500 page; the cause goes to the log.
+/// The session cookie's name with `--secure-cookies`.
+pub const SECURE_COOKIE_NAME: &str = "__Host-narvik_session";
+
+/// A failed request. A narvik error answers with its own status: a
+/// client's (a refused cross-origin sign-in, 403) logged at debug level
+/// only, since any site can cause one; a store failure (5xx) at error
+/// level. Anything else is a plain 500 page, its cause in the log.
 struct Failure(anyhow::Error);
 
 impl<E: Into<anyhow::Error>> From<E> for Failure {
@@ -150,6 +166,18 @@ impl<E: Into<anyhow::Error>> From<E> for Failure {
 
 impl IntoResponse for Failure {
     fn into_response(self) -> Response {
+        let status = self
+            .0
+            .chain()
+            .find_map(|cause| cause.downcast_ref::<narvik::axum::Error>())
+            .map_or(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                narvik::axum::Error::status,
+            );
+        if status.is_client_error() {
+            tracing::debug!(error = %self.0, %status, "request refused");
+            return (status, Html("<h1>Request refused</h1>")).into_response();
+        }
         // The whole chain, as `{:#}` would print it, but a narvik error
         // in it prints itself redacted: a decoder's message can quote
         // session data, which stays out of the log.
@@ -165,11 +193,7 @@ impl IntoResponse for Failure {
             line.push_str(&cause.to_string());
         }
         tracing::error!(error = line, "request failed");
-        (
-            StatusCode::INTERNAL_SERVER_ERROR,
-            Html("<h1>Something went wrong</h1>"),
-        )
-            .into_response()
+        (status, Html("<h1>Something went wrong</h1>")).into_response()
     }
 }
 
@@ -222,6 +246,8 @@ async fn signin(
     headers: HeaderMap,
     Form(form): Form<Credentials>,
 ) -> Page {
+    // Before the password hash: a forged sign-in costs nothing.
+    auth.check_sign_in_origin()?;
     if !state.users.verify(&form.username, &form.password).await? {
         return form_error(
             false,
@@ -250,6 +276,9 @@ async fn signup(
     headers: HeaderMap,
     Form(form): Form<Credentials>,
 ) -> Page {
+    // First: a sign-up that may not sign in (a form on another site) must
+    // not create the account either.
+    auth.check_sign_in_origin()?;
     if !valid_username(&form.username) {
         return form_error(
             true,

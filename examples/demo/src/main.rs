@@ -27,8 +27,10 @@ struct Args {
     #[arg(long, default_value = "127.0.0.1:3000")]
     listen: SocketAddr,
 
-    /// Mark the session cookie `Secure`. Off by default because the demo
-    /// serves plain HTTP; turn it on behind TLS.
+    /// Behind TLS: mark the session cookie `Secure`, name it
+    /// `__Host-narvik_session` (no other host can set it), and count only
+    /// `https://` pages as the site. Off by default because the demo
+    /// serves plain HTTP.
     #[arg(long)]
     secure_cookies: bool,
 }
