@@ -83,6 +83,18 @@
 //!   sign-in; [`Error::status`] for apps that wrap it).
 //!   [`SessionRejection`] is the extractors' rejection.
 //!
+//! # On the routes or around the router
+//!
+//! `Router::layer` (as above) puts the layer on each route, as axum's own
+//! layers are usually added; the layer then runs for the routes added
+//! before it (axum's rule for every layer). The layer can also wrap the whole router,
+//! `NarvikLayer::new(narvik).layer(router)` served with
+//! `into_make_service()`, where it runs once per request before routing,
+//! for unmatched paths too. The second form costs two heap allocations
+//! fewer per request, because axum's per-route wrapping is not paid
+//! (BENCHMARKS.md: 3 beyond a bare router instead of 5 for an
+//! authenticated read); the behaviour is otherwise the same.
+//!
 //! # Security
 //!
 //! - The token is read from the cookie or the bearer header only, never
