@@ -93,7 +93,9 @@
 //! for unmatched paths too. The second form costs two heap allocations
 //! fewer per request, because axum's per-route wrapping is not paid
 //! (BENCHMARKS.md: 3 beyond a bare router instead of 5 for an
-//! authenticated read); the behaviour is otherwise the same.
+//! authenticated read). The behaviour is otherwise the same, except that
+//! no route escapes it: exempt a webhook with
+//! [`exempt_path`](NarvikLayerBuilder::exempt_path) there.
 //!
 //! # Security
 //!
