@@ -2,6 +2,7 @@
 
 use std::borrow::Cow;
 use std::fmt;
+use std::time::Duration;
 
 use crate::SessionId;
 
@@ -77,6 +78,33 @@ impl Error {
         }
     }
 
+    /// Whether this is a store call that ran out of the store's time bound:
+    /// an [`Error::Store`] whose source is a [`TimedOut`]. The call may or
+    /// may not have taken effect (a write the server finished after the
+    /// store stopped waiting); like any store error, it is never "no
+    /// session".
+    ///
+    /// Added without a variant of its own, so code that matches
+    /// [`Error::Store`] keeps seeing every store failure, timeouts included.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use narvik_core::{Error, TimedOut};
+    ///
+    /// let err = Error::store("fetch session", TimedOut::new("PostgreSQL", Duration::from_millis(500)));
+    /// assert!(err.is_timeout());
+    /// assert!(matches!(err, Error::Store { .. }));
+    /// assert_eq!(
+    ///     err.redacted().to_string(),
+    ///     "session store failed: fetch session: no answer from PostgreSQL within 500ms"
+    /// );
+    /// assert!(!Error::store("fetch session", "connection reset").is_timeout());
+    /// ```
+    #[must_use]
+    pub fn is_timeout(&self) -> bool {
+        matches!(self, Self::Store { source, .. } if source.is::<TimedOut>())
+    }
+
     /// Wraps a (de)serialization error of session `id`'s data.
     pub fn data(id: SessionId, source: impl Into<BoxError>) -> Self {
         Self::Data {
@@ -131,6 +159,74 @@ impl fmt::Display for Redacted<'_> {
             source = err.source();
         }
         Ok(())
+    }
+}
+
+/// The source of an [`Error::Store`] for a call that ran out of the
+/// store's time bound ([`Error::is_timeout`]): "no answer from `backend`
+/// within `after`", with what the backend said, if anything, as its own
+/// source (a pool that gave up waiting for a connection, a statement the
+/// server cancelled at its own limit).
+///
+/// ```
+/// use std::time::Duration;
+///
+/// let io = std::io::Error::other("pool timed out");
+/// let timed_out = narvik_core::TimedOut::new("MySQL", Duration::from_secs(1)).with_cause(io);
+/// assert_eq!(timed_out.to_string(), "no answer from MySQL within 1s");
+/// assert_eq!(timed_out.after(), Duration::from_secs(1));
+/// assert!(std::error::Error::source(&timed_out).is_some());
+/// ```
+#[derive(Debug)]
+pub struct TimedOut {
+    backend: &'static str,
+    after: Duration,
+    cause: Option<BoxError>,
+}
+
+impl TimedOut {
+    /// No answer from `backend` (what the store talks to, e.g.
+    /// `"PostgreSQL"`) within `after`.
+    #[must_use]
+    pub fn new(backend: &'static str, after: Duration) -> Self {
+        Self {
+            backend,
+            after,
+            cause: None,
+        }
+    }
+
+    /// The same, with the backend's own error as the source.
+    #[must_use]
+    pub fn with_cause(mut self, cause: impl Into<BoxError>) -> Self {
+        self.cause = Some(cause.into());
+        self
+    }
+
+    /// What the store talks to.
+    #[must_use]
+    pub fn backend(&self) -> &'static str {
+        self.backend
+    }
+
+    /// The bound that ran out.
+    #[must_use]
+    pub fn after(&self) -> Duration {
+        self.after
+    }
+}
+
+impl fmt::Display for TimedOut {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "no answer from {} within {:?}", self.backend, self.after)
+    }
+}
+
+impl std::error::Error for TimedOut {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.cause
+            .as_deref()
+            .map(|e| e as &(dyn std::error::Error + 'static))
     }
 }
 

@@ -44,7 +44,8 @@
 //! - [`store`]: the store traits, [`store::MemoryStore`] and
 //!   [`store::CallbackStore`].
 //! - [`Clock`], [`Timestamp`]: time, injectable for tests.
-//! - [`Error`]: the one error type.
+//! - [`Error`]: the one error type; [`TimedOut`], the cause of a store call
+//!   that ran out of its time bound ([`Error::is_timeout`]).
 //! - `cross_origin` (feature `cross-origin`): the cross-origin (CSRF)
 //!   check for every state-changing request that the web framework
 //!   integrations share.
@@ -83,7 +84,7 @@ pub use cookie::{self, Cookie};
 
 pub use config::{Config, ConfigBuilder, DEFAULT_SESSION_LENGTH};
 pub use cookies::{DEFAULT_COOKIE_NAME, MAX_COOKIE_MAX_AGE, SameSite};
-pub use error::{BoxError, ConfigError, Error, Redacted};
+pub use error::{BoxError, ConfigError, Error, Redacted, TimedOut};
 pub use manager::Narvik;
 #[cfg(feature = "tokio")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
