@@ -9,6 +9,9 @@ use std::sync::Arc;
 use narvik_core::{Error, SessionId};
 use sqlx::pool::PoolConnection;
 
+use crate::bound::Bound;
+use crate::dialect::Dialect;
+
 #[cfg(any(feature = "sqlite", feature = "mysql"))]
 use crate::statements::Statements;
 
@@ -17,36 +20,36 @@ pub(crate) type Coalescer<R> = narvik_coalesce::Coalescer<SessionId, R, sqlx::Er
 
 /// One session's row: with coalescing off (a batch size of 1), the
 /// one-id statement `one` straight on the pool; else through `lookups`,
-/// whose batches `batch` looks up on the connection it is given.
+/// whose batches `batch` looks up on the connection it is given. Errors
+/// are those of the call `bound` (which the caller runs it under).
 pub(crate) async fn fetch_row<DB, F, FF>(
     pool: &sqlx::Pool<DB>,
     lookups: &Coalescer<DB::Row>,
     one: sqlx::SqlStr,
     id: SessionId,
     batch: F,
+    bound: Bound,
 ) -> Result<Option<Arc<DB::Row>>, Error>
 where
-    DB: sqlx::Database,
+    DB: Dialect,
     for<'q> &'q str: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
     for<'c> &'c mut DB::Connection: sqlx::Executor<'c, Database = DB>,
-    DB::Arguments: sqlx::IntoArguments<DB>,
     F: Fn(PoolConnection<DB>, Vec<SessionId>) -> FF,
     FF: Future<Output = Result<Vec<(SessionId, DB::Row)>, sqlx::Error>>,
 {
-    const CONTEXT: &str = "fetch session";
     if lookups.max_batch() == 1 {
         let mut hex = [0u8; 64];
         let row = sqlx::query(one)
             .bind(id.encode_hex(&mut hex))
             .fetch_optional(pool)
             .await
-            .map_err(|e| Error::store(CONTEXT, e))?;
+            .map_err(|e| bound.error::<DB, _>(e))?;
         return Ok(row.map(Arc::new));
     }
     lookups
         .fetch(id, || acquire(pool), batch)
         .await
-        .map_err(|e| Error::store(CONTEXT, e))
+        .map_err(|e| bound.error::<DB, _>(e))
 }
 
 /// Gets a connection for [`Coalescer::fetch`] without letting a

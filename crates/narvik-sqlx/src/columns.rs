@@ -7,6 +7,7 @@ use narvik_core::{Error, Session, SessionId};
 use serde::de::DeserializeOwned;
 use sqlx::{ColumnIndex, Decode, Row, Type};
 
+use crate::bound::Bound;
 use crate::dialect::Dialect;
 
 pub(crate) use narvik_core::store::json::encode_data;
@@ -49,15 +50,16 @@ pub(crate) fn decode_id(hex: &str) -> Result<SessionId, Error> {
 }
 
 /// Maps a failed insert: a unique-key violation is a duplicate session id
-/// (the primary key is the only unique key), anything else a store error.
-pub(crate) fn insert_error(id: SessionId, err: sqlx::Error) -> Error {
+/// (the primary key is the only unique key), anything else the store
+/// error of the call `bound`.
+pub(crate) fn insert_error<DB: Dialect>(id: SessionId, bound: Bound, err: sqlx::Error) -> Error {
     let duplicate = err
         .as_database_error()
         .is_some_and(|db| matches!(db.kind(), sqlx::error::ErrorKind::UniqueViolation));
     if duplicate {
         Error::DuplicateSessionId(id)
     } else {
-        Error::store("save session", err)
+        bound.error::<DB, _>(err)
     }
 }
 

@@ -3,13 +3,14 @@
 //! [`SqlStore`](crate::SqlStore) is written once, over any `DB: Dialect`;
 //! a dialect supplies only what its database spells differently: the
 //! schema text, placeholders and casts in the statements, how a column
-//! holds a time, the batched lookup, the purge statement and the lock
-//! that serializes migrations. sqlx's `Postgres`, `MySql` and `Sqlite`
+//! holds a time, the batched lookup, the purge statement, the lock
+//! that serializes migrations, and how the server is told a call's bound. sqlx's `Postgres`, `MySql` and `Sqlite`
 //! are the dialects, each behind its feature, in the way sqlx itself has
 //! one `Pool<DB>` with `PgPool` as an alias.
 
 use std::borrow::Cow;
 use std::future::Future;
+use std::time::Duration;
 
 use narvik_core::{Error, SessionId, Timestamp};
 use sqlx::pool::PoolConnection;
@@ -46,6 +47,9 @@ pub(crate) mod private {
         /// coalescing off).
         const DEFAULT_LOOKUP_BATCH: usize;
 
+        /// A session call's bound unless configured otherwise.
+        const DEFAULT_TIMEOUT: Duration;
+
         /// `name` quoted as an identifier. Only ever given checked names
         /// ([`TableName`]: no quote characters), so this is exact.
         fn quote(name: &str) -> String;
@@ -78,6 +82,26 @@ pub(crate) mod private {
         /// parameter's rows with `expires_at <=` the first.
         fn purge(t: &str) -> String;
 
+        /// `sql` with the server told to end it after `after`, where the
+        /// statement's text can say so (MariaDB; MySQL for a `SELECT`).
+        fn limit_statement(sql: String, _after: Duration) -> String {
+            sql
+        }
+
+        /// The statement that limits the rest of a transaction's statements
+        /// to `after` each, where the server limits statements per
+        /// connection instead (PostgreSQL): how purges and migrations run
+        /// past the connection's limit for session calls.
+        fn limit_transaction(_after: Duration) -> Option<String> {
+            None
+        }
+
+        /// Whether the server's error says it ended the statement at its
+        /// limit.
+        fn cancelled_at_limit(_err: &dyn sqlx::error::DatabaseError) -> bool {
+            false
+        }
+
         /// `t` in the time column's type.
         ///
         /// # Errors
@@ -106,15 +130,27 @@ pub(crate) mod private {
         ) -> impl Future<Output = Result<Vec<(SessionId, Self::Row)>, sqlx::Error>> + Send;
 
         /// Runs the schema's `statements` for `table` on `conn`, holding
-        /// whatever lock keeps concurrent migrations from colliding.
+        /// whatever lock keeps concurrent migrations from colliding, each
+        /// statement (the lock's wait included) limited to `after` on the
+        /// server where it can be.
         fn migrate<'c>(
             conn: &'c mut Self::Connection,
             table: &'c TableName,
             statements: &'c [String],
+            after: Duration,
         ) -> impl Future<Output = Result<(), sqlx::Error>> + Send + 'c;
     }
 
     /// A database behind a server, reached through one pool by URL
     /// (PostgreSQL and MySQL; SQLite opens files).
-    pub trait Server: Sealed {}
+    pub trait Server: Sealed {
+        /// `options` for connections whose statements the server ends
+        /// after `after`, where the limit is per connection (PostgreSQL).
+        fn limit_connections(
+            options: <Self::Connection as sqlx::Connection>::Options,
+            _after: Duration,
+        ) -> <Self::Connection as sqlx::Connection>::Options {
+            options
+        }
+    }
 }

@@ -106,6 +106,10 @@
 // The store and what it is built from; without a database feature there
 // is no dialect to build it for.
 #[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
+mod bound;
+#[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
+mod builder;
+#[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
 mod coalesce;
 #[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
 mod columns;
@@ -136,6 +140,10 @@ pub use postgres::PostgresStore;
 #[cfg(feature = "sqlite")]
 pub use sqlite::SqliteStore;
 
+#[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
+pub use bound::{DEFAULT_MIGRATE_TIMEOUT, DEFAULT_PURGE_TIMEOUT, DEFAULT_TIMEOUT};
+#[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
+pub use builder::SqlStoreBuilder;
 #[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
 pub use dialect::Dialect;
 /// The background purge: the same type as `narvik_core::PurgeTask`, which

@@ -23,19 +23,39 @@
 //! `migrate()` needs no lock of its own: MySQL's DDL takes a metadata
 //! lock, and `IF NOT EXISTS` makes a concurrent loser a no-op.
 //!
+//! # Bounds on the server
+//!
+//! Each statement carries its own limit in its text, so it follows the
+//! store's bounds whoever built the pool, with no round trip of its own:
+//!
+//! - MariaDB runs every statement (session calls, purge batches, the
+//!   migration's) as `SET STATEMENT max_statement_time = <bound in
+//!   seconds> FOR ...`, written in a MariaDB-only comment (`/*M! ... */`)
+//!   that MySQL skips. A statement waiting for a lock is ended at the
+//!   bound as well (error 1969).
+//! - MySQL limits only `SELECT`s (`max_execution_time`): lookups and
+//!   listings carry the optimizer hint `/*+ MAX_EXECUTION_TIME(<ms>) */`
+//!   (error 3024), which MariaDB before 12 reads as a comment. MySQL's
+//!   writes have no such limit: a write waiting for a row lock ends at
+//!   `innodb_lock_wait_timeout` (50 s by default; lower it on the pool's
+//!   connections), while the store's call has failed at its bound.
+//!
+//! Both errors count as timeouts ([`Error::is_timeout`]).
+//!
 //! Tested on MariaDB 10.11; MySQL 8 accepts the same statements.
 
 use std::borrow::Cow;
 use std::future::Future;
+use std::time::Duration;
 
 use narvik_core::{Error, SessionId, Timestamp};
-use sqlx::mysql::{MySql, MySqlConnection, MySqlQueryResult, MySqlRow};
+use sqlx::mysql::{MySql, MySqlConnection, MySqlDatabaseError, MySqlQueryResult, MySqlRow};
 use sqlx::pool::PoolConnection;
 use sqlx::types::time::OffsetDateTime;
 
 use crate::columns::{from_datetime, to_datetime};
 use crate::statements::Statements;
-use crate::{SqlStore, TableName, coalesce, dialect, schema};
+use crate::{DEFAULT_TIMEOUT, SqlStore, TableName, bound, coalesce, dialect, schema};
 
 /// A session store in a MySQL or MariaDB table: [`SqlStore`] on
 /// [`sqlx::MySql`].
@@ -64,6 +84,7 @@ impl dialect::private::Sealed for MySql {
 
     const SCHEMA: &'static str = include_str!("../sql/mysql.sql");
     const DEFAULT_LOOKUP_BATCH: usize = narvik_coalesce::DEFAULT_MAX_BATCH;
+    const DEFAULT_TIMEOUT: Duration = DEFAULT_TIMEOUT;
 
     fn quote(name: &str) -> String {
         format!("`{name}`")
@@ -80,6 +101,32 @@ impl dialect::private::Sealed for MySql {
     fn purge(t: &str) -> String {
         // One bounded batch, walking the expires_at index.
         format!("DELETE FROM {t} WHERE expires_at <= ? LIMIT ?")
+    }
+
+    fn limit_statement(sql: String, after: Duration) -> String {
+        // MySQL's limit is in milliseconds, a 32-bit count; MariaDB's in
+        // seconds, to the microsecond, at most a year. Both are numbers,
+        // so safe to write into the statement; 0 would mean no limit, so
+        // at least 1 ms.
+        let sql = match sql.strip_prefix("SELECT ") {
+            Some(rest) => format!(
+                "SELECT /*+ MAX_EXECUTION_TIME({}) */ {rest}",
+                bound::millis(after, u32::MAX.into())
+            ),
+            None => sql,
+        };
+        let ms = bound::millis(after, 31_536_000_000);
+        format!(
+            "/*M! SET STATEMENT max_statement_time = {}.{:03} FOR */ {sql}",
+            ms / 1000,
+            ms % 1000
+        )
+    }
+
+    fn cancelled_at_limit(err: &dyn sqlx::error::DatabaseError) -> bool {
+        // MariaDB's ER_STATEMENT_TIMEOUT, MySQL's ER_QUERY_TIMEOUT.
+        err.try_downcast_ref::<MySqlDatabaseError>()
+            .is_some_and(|e| matches!(e.number(), 1969 | 3024))
     }
 
     fn to_time(t: Timestamp, what: &'static str) -> Result<OffsetDateTime, Error> {
@@ -102,11 +149,16 @@ impl dialect::private::Sealed for MySql {
         coalesce::fetch_in_lists(sql, conn, ids)
     }
 
-    fn migrate<'c>(
-        conn: &'c mut MySqlConnection,
-        _table: &'c TableName,
-        statements: &'c [String],
-    ) -> impl Future<Output = Result<(), sqlx::Error>> + Send + 'c {
-        schema::run::<Self>(conn, statements)
+    async fn migrate(
+        conn: &mut MySqlConnection,
+        _table: &TableName,
+        statements: &[String],
+        after: Duration,
+    ) -> Result<(), sqlx::Error> {
+        let limited: Vec<String> = statements
+            .iter()
+            .map(|s| Self::limit_statement(s.clone(), after))
+            .collect();
+        schema::run::<Self>(conn, &limited).await
     }
 }

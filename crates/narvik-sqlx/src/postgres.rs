@@ -19,18 +19,36 @@
 //! `migrate()` runs in one transaction holding an advisory lock keyed on
 //! the table name: concurrent `CREATE TABLE IF NOT EXISTS` can otherwise
 //! still collide in the catalog (a unique violation on `pg_type`).
+//!
+//! # Bounds on the server
+//!
+//! A store that connects itself ([`SqlStore::connect`],
+//! [`SqlStore::builder`]) opens every connection with `statement_timeout`
+//! set to the session calls' bound ([`DEFAULT_TIMEOUT`],
+//! 500 ms, by default; a startup parameter, so no round trip of its own):
+//! a statement the store stopped waiting for is cancelled by the server
+//! too, by the time the bound has passed since it started, instead of
+//! holding its locks and its backend. A purge batch and the migration run
+//! in transactions that raise it (`SET LOCAL statement_timeout`) to their
+//! own bounds. A store over your own pool ([`SqlStore::new`]) keeps the
+//! pool's `statement_timeout`; set it with
+//! `PgConnectOptions::options([("statement_timeout", "500")])`.
+//!
+//! The server's "canceling statement" error (SQLSTATE `57014`) counts as
+//! a timeout ([`Error::is_timeout`]).
 
 use std::borrow::Cow;
+use std::time::Duration;
 
 use narvik_core::{Error, SessionId, Timestamp};
 use sqlx::Connection;
 use sqlx::pool::PoolConnection;
-use sqlx::postgres::{PgConnection, PgQueryResult, PgRow, Postgres};
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgQueryResult, PgRow, Postgres};
 use sqlx::types::time::OffsetDateTime;
 
 use crate::columns::{from_datetime, to_datetime};
 use crate::statements::Statements;
-use crate::{SqlStore, TableName, coalesce, dialect, schema};
+use crate::{DEFAULT_TIMEOUT, SqlStore, TableName, bound, coalesce, dialect, schema};
 
 /// A session store in a PostgreSQL table: [`SqlStore`] on
 /// [`sqlx::Postgres`].
@@ -56,13 +74,30 @@ pub type PostgresStore<D = ()> = SqlStore<Postgres, D>;
 /// a `CHAR(64)` column is cast to text instead, and the primary key index
 /// goes unused (a sequential scan per validate). JSONB and `bpchar` are
 /// read back as text, which the generic row decoding takes.
-impl dialect::private::Server for Postgres {}
+impl dialect::private::Server for Postgres {
+    fn limit_connections(options: PgConnectOptions, after: Duration) -> PgConnectOptions {
+        options.options([("statement_timeout", statement_timeout(after))])
+    }
+}
+
+/// `statement_timeout` for `after`: whole milliseconds, rounded up, within
+/// what the server takes (a 32-bit count).
+fn statement_timeout(after: Duration) -> String {
+    bound::millis(after, i32::MAX.unsigned_abs().into()).to_string()
+}
+
+/// Limits the rest of the transaction's statements to `after` each (an
+/// integer, so safe to write into the statement).
+fn set_local_statement_timeout(after: Duration) -> String {
+    format!("SET LOCAL statement_timeout = {}", statement_timeout(after))
+}
 
 impl dialect::private::Sealed for Postgres {
     type Time = OffsetDateTime;
 
     const SCHEMA: &'static str = include_str!("../sql/postgres.sql");
     const DEFAULT_LOOKUP_BATCH: usize = narvik_coalesce::DEFAULT_MAX_BATCH;
+    const DEFAULT_TIMEOUT: Duration = DEFAULT_TIMEOUT;
 
     fn quote(name: &str) -> String {
         format!("\"{name}\"")
@@ -101,6 +136,16 @@ impl dialect::private::Sealed for Postgres {
         )
     }
 
+    fn limit_transaction(after: Duration) -> Option<String> {
+        Some(set_local_statement_timeout(after))
+    }
+
+    fn cancelled_at_limit(err: &dyn sqlx::error::DatabaseError) -> bool {
+        // query_canceled: the statement timeout, or a cancel request (which
+        // this crate never sends).
+        err.code().as_deref() == Some("57014")
+    }
+
     fn to_time(t: Timestamp, what: &'static str) -> Result<OffsetDateTime, Error> {
         to_datetime(t, what)
     }
@@ -130,8 +175,12 @@ impl dialect::private::Sealed for Postgres {
         conn: &mut PgConnection,
         table: &TableName,
         statements: &[String],
+        after: Duration,
     ) -> Result<(), sqlx::Error> {
         let mut tx = conn.begin().await?;
+        sqlx::raw_sql(sqlx::AssertSqlSafe(set_local_statement_timeout(after)))
+            .execute(&mut *tx)
+            .await?;
         sqlx::query("SELECT pg_advisory_xact_lock(hashtext($1))")
             .bind(format!("narvik-sqlx migrate {table}"))
             .execute(&mut *tx)

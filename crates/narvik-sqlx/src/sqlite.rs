@@ -24,6 +24,22 @@
 //! processes writing the same file. An in-memory database uses one
 //! connection for everything (it lives only as long as a connection to it
 //! is open).
+//!
+//! # Bounds
+//!
+//! SQLite has no statement timeout, and a local file cannot go silent the
+//! way a server or its network can; its long wait is for another
+//! process's write lock, which SQLite itself ends at the busy timeout
+//! ("database is locked"). So a session call's bound is the busy timeout
+//! by default ([`DEFAULT_TIMEOUT`], 5 s): a shorter one would give up on
+//! writes SQLite still makes afterwards. It is enforced on the client all
+//! the same, for what nothing else bounds (a disk or network filesystem
+//! that stops answering); a statement it gives up on runs on in SQLite's
+//! worker thread until it ends. Lower both together: the busy timeout in
+//! [`SqliteStore::open_with`]'s options, the bound with
+//! [`with_timeout`](SqlStore::with_timeout). The pools [`SqliteStore::open`]
+//! and [`SqliteStore::open_in_memory`] build wait at most the default
+//! bound for a connection.
 
 use std::borrow::Cow;
 use std::future::Future;
@@ -44,6 +60,10 @@ use crate::{SqlStore, TableName, coalesce, dialect, schema};
 /// How long a statement waits for another process's write lock before it
 /// fails with "database is locked".
 pub const DEFAULT_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A session call's bound on SQLite unless configured otherwise
+/// ([`SqlStore::with_timeout`]): the busy timeout (see [Bounds](self#bounds)).
+pub const DEFAULT_TIMEOUT: Duration = DEFAULT_BUSY_TIMEOUT;
 
 /// Connections in the read pool of a file database.
 pub const DEFAULT_READ_CONNECTIONS: u32 = 8;
@@ -105,11 +125,13 @@ impl<D> SqlStore<Sqlite, D> {
         // busy timeout does not cover, so it must not race the readers.
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
+            .acquire_timeout(DEFAULT_TIMEOUT)
             .connect_with(options.clone())
             .await
             .map_err(|e| Error::store("open sqlite database (write pool)", e))?;
         let reader = SqlitePoolOptions::new()
             .max_connections(read_connections.max(1))
+            .acquire_timeout(DEFAULT_TIMEOUT)
             .connect_with(options)
             .await
             .map_err(|e| Error::store("open sqlite database (read pool)", e))?;
@@ -143,6 +165,7 @@ impl<D> SqlStore<Sqlite, D> {
             // "table is locked" without waiting for the busy timeout.
             .max_connections(1)
             .min_connections(1)
+            .acquire_timeout(DEFAULT_TIMEOUT)
             .idle_timeout(None)
             .max_lifetime(None)
             .connect_with(options)
@@ -174,6 +197,7 @@ impl dialect::private::Sealed for Sqlite {
     const SCHEMA: &'static str = include_str!("../sql/sqlite.sql");
     // In-process lookups: there is no round trip for a batch to save.
     const DEFAULT_LOOKUP_BATCH: usize = 1;
+    const DEFAULT_TIMEOUT: Duration = DEFAULT_TIMEOUT;
 
     fn quote(name: &str) -> String {
         format!("\"{name}\"")
@@ -217,6 +241,9 @@ impl dialect::private::Sealed for Sqlite {
         conn: &'c mut SqliteConnection,
         _table: &'c TableName,
         statements: &'c [String],
+        // No statement timeout in SQLite: the store's bound is the
+        // client's, and the busy timeout ends a wait for a lock.
+        _after: Duration,
     ) -> impl Future<Output = Result<(), sqlx::Error>> + Send + 'c {
         // One write connection per store serializes migrations within the
         // process; across processes, `IF NOT EXISTS` and SQLite's write

@@ -2,15 +2,18 @@
 //!
 //! Each statement binds its parameters in the order they appear in its
 //! text, the same order in every dialect (MySQL's `?` allows no other).
+//! Where the dialect limits a statement in its text, the session calls'
+//! statements carry the call bound and the purge the purge bound.
 
 use std::sync::Arc;
 
 use sqlx::{AssertSqlSafe, SqlSafeStr, SqlStr};
 
 use crate::TableName;
+use crate::bound::Timeouts;
 use crate::dialect::Dialect;
 
-/// The statements for one table, built once per store. `SqlStr` clones
+/// The statements for one table and bounds, built once per store. `SqlStr` clones
 /// share the text, and sqlx caches each connection's prepared statement
 /// by it.
 #[derive(Debug)]
@@ -37,11 +40,14 @@ pub struct Statements {
 }
 
 impl Statements {
-    pub(crate) fn new<DB: Dialect>(table: &TableName) -> Self {
+    pub(crate) fn new<DB: Dialect>(table: &TableName, timeouts: &Timeouts) -> Self {
         let t = DB::quote(table.as_str());
         let (p, id) = (DB::param, DB::id_param);
         let (id_col, data_col) = (DB::text_column("id"), DB::text_column("data"));
-        let sql = |s: String| AssertSqlSafe(Arc::<str>::from(s)).into_sql_str();
+        let limited = |s: String, after| {
+            AssertSqlSafe(Arc::<str>::from(DB::limit_statement(s, after))).into_sql_str()
+        };
+        let sql = |s: String| limited(s, timeouts.call);
         Self {
             insert: sql(format!(
                 "INSERT INTO {t} (id, user_id, created_at, expires_at, data) \
@@ -79,7 +85,7 @@ impl Statements {
                 p(1),
                 id(2)
             )),
-            purge: sql(DB::purge(&t)),
+            purge: limited(DB::purge(&t), timeouts.purge),
         }
     }
 }

@@ -8,14 +8,17 @@
 use std::fmt;
 use std::marker::PhantomData;
 use std::sync::Arc;
+use std::time::Duration;
 
 use narvik_core::store::{PurgeableStore, SessionStore, UserSessionStore};
 use narvik_core::{Error, Session, SessionId, Timestamp};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use sqlx::pool::PoolOptions;
-use sqlx::{ColumnIndex, Decode, Encode, Executor, Pool, Row, Type};
+use sqlx::{AssertSqlSafe, ColumnIndex, Decode, Encode, Executor, Pool, Row, Type};
 
+use crate::bound::{Bound, Timeouts};
+use crate::builder::SqlStoreBuilder;
 use crate::coalesce::{self, Coalescer};
 use crate::columns::{decode_id, encode_data, insert_error, session_from_row};
 use crate::dialect::{Dialect, private};
@@ -30,12 +33,17 @@ use crate::{DEFAULT_PURGE_BATCH_SIZE, TableName, schema};
 /// `DB` is the database ([`sqlx::Sqlite`], [`sqlx::Postgres`],
 /// [`sqlx::MySql`]); `D` is the session data type, stored as JSON.
 ///
+/// Every call is bounded in time (see [`with_timeout`](Self::with_timeout)):
+/// past its bound it fails with a store error for which
+/// [`Error::is_timeout`] is true, never "no session".
+///
 /// Cloning is cheap: clones share the pools, the statements and the
 /// lookup queue.
 pub struct SqlStore<DB: Dialect, D = ()> {
     reader: Pool<DB>,
     writer: Pool<DB>,
     table: TableName,
+    timeouts: Timeouts,
     sql: Arc<Statements>,
     purge_batch_size: u32,
     lookups: Arc<Coalescer<DB::Row>>,
@@ -48,6 +56,7 @@ impl<DB: Dialect, D> Clone for SqlStore<DB, D> {
             reader: self.reader.clone(),
             writer: self.writer.clone(),
             table: self.table.clone(),
+            timeouts: self.timeouts,
             sql: Arc::clone(&self.sql),
             purge_batch_size: self.purge_batch_size,
             lookups: Arc::clone(&self.lookups),
@@ -61,6 +70,9 @@ impl<DB: Dialect, D> fmt::Debug for SqlStore<DB, D> {
         f.debug_struct("SqlStore")
             .field("database", &<DB as sqlx::Database>::NAME)
             .field("table", &self.table)
+            .field("timeout", &self.timeouts.call)
+            .field("purge_timeout", &self.timeouts.purge)
+            .field("migrate_timeout", &self.timeouts.migrate)
             .field("purge_batch_size", &self.purge_batch_size)
             .field("lookup_batch_size", &self.lookups.max_batch())
             .finish_non_exhaustive()
@@ -72,11 +84,13 @@ impl<DB: Dialect, D> SqlStore<DB, D> {
     /// where the database needs no split), on the default table.
     pub(crate) fn from_parts(reader: Pool<DB>, writer: Pool<DB>) -> Self {
         let table = TableName::default();
+        let timeouts = Timeouts::defaults::<DB>();
         Self {
             reader,
             writer,
-            sql: Arc::new(Statements::new::<DB>(&table)),
+            sql: Arc::new(Statements::new::<DB>(&table, &timeouts)),
             table,
+            timeouts,
             purge_batch_size: DEFAULT_PURGE_BATCH_SIZE,
             lookups: Arc::new(Coalescer::new(DB::DEFAULT_LOOKUP_BATCH)),
             _data: PhantomData,
@@ -99,9 +113,79 @@ impl<DB: Dialect, D> SqlStore<DB, D> {
     /// Uses `table` instead of `narvik_sessions`.
     #[must_use]
     pub fn with_table_name(mut self, table: TableName) -> Self {
-        self.sql = Arc::new(Statements::new::<DB>(&table));
         self.table = table;
+        self.rebuild_statements()
+    }
+
+    /// Bounds each session call (a lookup, a save, an extension, a delete,
+    /// listing or deleting a user's sessions) to `timeout`: the wait for a
+    /// connection and the statement together. Past it the call fails with
+    /// [`Error::Store`], [`Error::is_timeout`] true.
+    ///
+    /// The default is [`DEFAULT_TIMEOUT`](crate::DEFAULT_TIMEOUT) (500 ms)
+    /// on PostgreSQL and MySQL/MariaDB and
+    /// [`sqlite::DEFAULT_TIMEOUT`](crate::sqlite::DEFAULT_TIMEOUT) (5 s,
+    /// the busy timeout) on SQLite.
+    ///
+    /// This bounds the wait on the client. The server's own limit, which
+    /// ends the statement there too, is set as each database allows (see
+    /// the crate docs): MySQL/MariaDB's is in the statements, so this sets
+    /// it; PostgreSQL's is set on each connection when it opens, so set
+    /// the bound with [`SqlStore::builder`] for a store that connects, or
+    /// on your own pool's connections.
+    #[must_use]
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeouts.call = timeout;
+        self.rebuild_statements()
+    }
+
+    /// Bounds each batch of a purge (one `DELETE` of at most the purge
+    /// batch size's rows) to `timeout`, on the client and on the server
+    /// (PostgreSQL, MariaDB). The default is
+    /// [`DEFAULT_PURGE_TIMEOUT`](crate::DEFAULT_PURGE_TIMEOUT) (10 s).
+    #[must_use]
+    pub fn with_purge_timeout(mut self, timeout: Duration) -> Self {
+        self.timeouts.purge = timeout;
+        self.rebuild_statements()
+    }
+
+    /// Bounds [`migrate`](Self::migrate), whole, to `timeout`, on the
+    /// client; on the server each of its statements, the wait for another
+    /// process's migration included (PostgreSQL, MariaDB). The default is
+    /// [`DEFAULT_MIGRATE_TIMEOUT`](crate::DEFAULT_MIGRATE_TIMEOUT) (60 s).
+    #[must_use]
+    pub fn with_migrate_timeout(mut self, timeout: Duration) -> Self {
+        self.timeouts.migrate = timeout;
         self
+    }
+
+    /// Each session call's bound ([`with_timeout`](Self::with_timeout)).
+    #[must_use]
+    pub fn timeout(&self) -> Duration {
+        self.timeouts.call
+    }
+
+    /// Each purge batch's bound ([`with_purge_timeout`](Self::with_purge_timeout)).
+    #[must_use]
+    pub fn purge_timeout(&self) -> Duration {
+        self.timeouts.purge
+    }
+
+    /// The migration's bound ([`with_migrate_timeout`](Self::with_migrate_timeout)).
+    #[must_use]
+    pub fn migrate_timeout(&self) -> Duration {
+        self.timeouts.migrate
+    }
+
+    /// The statements again, for the current table and bounds.
+    fn rebuild_statements(mut self) -> Self {
+        self.sql = Arc::new(Statements::new::<DB>(&self.table, &self.timeouts));
+        self
+    }
+
+    /// A session call named `context`, under the call bound.
+    fn call(&self, context: &'static str) -> Bound {
+        Bound::new(context, self.timeouts.call)
     }
 
     /// Deletes at most `size` rows per statement when purging (0 counts as
@@ -144,17 +228,30 @@ impl<DB: Dialect, D> SqlStore<DB, D> {
 
     /// Creates the table and its indexes if they do not exist. Safe to run
     /// on every start, and from several processes at once (each module
-    /// says how its database keeps them apart).
+    /// says how its database keeps them apart). Bounded by
+    /// [`with_migrate_timeout`](Self::with_migrate_timeout), not by the
+    /// session calls' bound: waiting for another process's migration is
+    /// normal here.
     ///
     /// # Errors
     ///
-    /// [`Error::Store`] if a connection cannot be had or a statement fails.
+    /// [`Error::Store`] if a connection cannot be had or a statement fails;
+    /// with [`Error::is_timeout`] true if that takes longer than the bound.
     pub async fn migrate(&self) -> Result<(), Error> {
-        let fail = |e| Error::store("migrate session table", e);
-        let mut conn = self.writer.acquire().await.map_err(fail)?;
-        DB::migrate(&mut conn, &self.table, &self.migration_sql())
+        let bound = Bound::new("migrate session table", self.timeouts.migrate);
+        let statements = self.migration_sql();
+        bound
+            .run::<DB, _>(async {
+                let mut conn = self
+                    .writer
+                    .acquire()
+                    .await
+                    .map_err(|e| bound.error::<DB, _>(e))?;
+                DB::migrate(&mut conn, &self.table, &statements, self.timeouts.migrate)
+                    .await
+                    .map_err(|e| bound.error::<DB, _>(e))
+            })
             .await
-            .map_err(fail)
     }
 
     /// Closes the pools, waiting for statements in progress.
@@ -170,19 +267,37 @@ impl<DB: Dialect, D> SqlStore<DB, D> {
 impl<DB: Dialect + private::Server, D> SqlStore<DB, D> {
     /// Connects a pool built from [`pool_options`](Self::pool_options) to
     /// `url` (`postgres://user:password@host/database`,
-    /// `mysql://user:password@host/database`). Run
+    /// `mysql://user:password@host/database`), with the default bounds:
+    /// [`SqlStore::builder`]`().connect(url)`. Run
     /// [`migrate`](Self::migrate) before first use.
     ///
     /// # Errors
     ///
-    /// [`Error::Store`] if the server cannot be reached or refuses the
-    /// connection.
+    /// [`Error::Store`] if the URL does not parse, or the server cannot be
+    /// reached or refuses the connection.
     pub async fn connect(url: &str) -> Result<Self, Error> {
-        let pool = Self::pool_options()
-            .connect(url)
-            .await
-            .map_err(|e| Error::store(format!("connect to {}", <DB as sqlx::Database>::NAME), e))?;
-        Ok(Self::new(pool))
+        Self::builder().connect(url).await
+    }
+
+    /// Sets a store's bound and pool before it connects, so that the
+    /// server's limit on each connection is the store's bound too:
+    ///
+    /// ```no_run
+    /// use std::time::Duration;
+    /// use narvik_sqlx::PostgresStore;
+    ///
+    /// # async fn demo() -> Result<(), narvik_core::Error> {
+    /// let store = PostgresStore::<()>::builder()
+    ///     .timeout(Duration::from_millis(250))
+    ///     .pool_options(PostgresStore::<()>::pool_options().max_connections(32))
+    ///     .connect("postgres://app@127.0.0.1/app")
+    ///     .await?;
+    /// # let _ = store;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn builder() -> SqlStoreBuilder<DB, D> {
+        SqlStoreBuilder::new()
     }
 
     /// The pool options [`connect`](Self::connect) uses, to start your own
@@ -199,7 +314,10 @@ impl<DB: Dialect + private::Server, D> SqlStore<DB, D> {
         PoolOptions::new().test_before_acquire(false)
     }
 
-    /// A store over a pool you built (see [`pool_options`](Self::pool_options)).
+    /// A store over a pool you built (see [`pool_options`](Self::pool_options)),
+    /// with the default bounds on the client. The server's limits are
+    /// your pool's: on PostgreSQL, set `statement_timeout` on its
+    /// connections (or use [`builder`](Self::builder), which does).
     #[must_use]
     pub fn new(pool: Pool<DB>) -> Self {
         Self::from_parts(pool.clone(), pool)
@@ -209,6 +327,51 @@ impl<DB: Dialect + private::Server, D> SqlStore<DB, D> {
     #[must_use]
     pub fn pool(&self) -> &Pool<DB> {
         &self.writer
+    }
+}
+
+/// What the store traits' calls share.
+impl<DB, D> SqlStore<DB, D>
+where
+    DB: Dialect,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+{
+    /// Runs `query` on the write pool, under `bound`.
+    async fn execute(
+        &self,
+        bound: Bound,
+        query: sqlx::query::Query<'_, DB, DB::Arguments>,
+    ) -> Result<DB::QueryResult, Error> {
+        bound
+            .run::<DB, _>(async {
+                query
+                    .execute(&self.writer)
+                    .await
+                    .map_err(|e| bound.error::<DB, _>(e))
+            })
+            .await
+    }
+
+    /// One batch of the purge. Where the server limits statements per
+    /// connection (PostgreSQL), in a transaction that raises the limit to
+    /// the purge bound for this one statement.
+    async fn purge_batch(&self, now: DB::Time) -> Result<DB::QueryResult, sqlx::Error>
+    where
+        i64: for<'q> Encode<'q, DB> + Type<DB>,
+    {
+        let query = sqlx::query(self.sql.purge.clone())
+            .bind(now)
+            .bind(i64::from(self.purge_batch_size));
+        let Some(limit) = DB::limit_transaction(self.timeouts.purge) else {
+            return query.execute(&self.writer).await;
+        };
+        let mut tx = self.writer.begin().await?;
+        sqlx::raw_sql(AssertSqlSafe(limit))
+            .execute(&mut *tx)
+            .await?;
+        let result = query.execute(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(result)
     }
 }
 
@@ -225,28 +388,36 @@ where
         let data = encode_data(session.id, &session.data)?;
         let created_at = DB::to_time(session.created_at, "save session: created_at out of range")?;
         let expires_at = DB::to_time(session.expires_at, "save session: expires_at out of range")?;
-        let mut id = [0u8; 64];
-        sqlx::query(self.sql.insert.clone())
-            .bind(session.id.encode_hex(&mut id))
-            .bind(session.user_id.as_str())
-            .bind(created_at)
-            .bind(expires_at)
-            .bind(data.as_str())
-            .execute(&self.writer)
-            .await
-            .map_err(|e| insert_error(session.id, e))?;
+        let bound = self.call("save session");
+        bound
+            .run::<DB, _>(async move {
+                let mut id = [0u8; 64];
+                sqlx::query(self.sql.insert.clone())
+                    .bind(session.id.encode_hex(&mut id))
+                    .bind(session.user_id.as_str())
+                    .bind(created_at)
+                    .bind(expires_at)
+                    .bind(data.as_str())
+                    .execute(&self.writer)
+                    .await
+                    .map_err(|e| insert_error::<DB>(session.id, bound, e))
+            })
+            .await?;
         Ok(())
     }
 
     async fn fetch_session(&self, id: &SessionId) -> Result<Option<Session<D>>, Error> {
-        let row = coalesce::fetch_row(
-            &self.reader,
-            &self.lookups,
-            self.sql.fetch.clone(),
-            *id,
-            |conn, ids| DB::fetch_batch(&self.sql, conn, ids),
-        )
-        .await?;
+        let bound = self.call("fetch session");
+        let row = bound
+            .run::<DB, _>(coalesce::fetch_row(
+                &self.reader,
+                &self.lookups,
+                self.sql.fetch.clone(),
+                *id,
+                |conn, ids| DB::fetch_batch(&self.sql, conn, ids),
+                bound,
+            ))
+            .await?;
         row.map(|row| {
             let user_id: &str = row
                 .try_get("user_id")
@@ -263,23 +434,20 @@ where
     ) -> Result<(), Error> {
         let expires_at = DB::to_time(expires_at, "update session expiry: out of range")?;
         let mut hex = [0u8; 64];
-        sqlx::query(self.sql.update_expiry.clone())
+        let query = sqlx::query(self.sql.update_expiry.clone())
             .bind(expires_at)
-            .bind(id.encode_hex(&mut hex))
-            .execute(&self.writer)
+            .bind(id.encode_hex(&mut hex));
+        self.execute(self.call("update session expiry"), query)
             .await
-            .map_err(|e| Error::store("update session expiry", e))?;
-        Ok(())
+            .map(drop)
     }
 
     async fn delete_session(&self, id: &SessionId) -> Result<(), Error> {
         let mut hex = [0u8; 64];
-        sqlx::query(self.sql.delete.clone())
-            .bind(id.encode_hex(&mut hex))
-            .execute(&self.writer)
+        let query = sqlx::query(self.sql.delete.clone()).bind(id.encode_hex(&mut hex));
+        self.execute(self.call("delete session"), query)
             .await
-            .map_err(|e| Error::store("delete session", e))?;
-        Ok(())
+            .map(drop)
     }
 }
 
@@ -291,11 +459,16 @@ where
     for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
 {
     async fn fetch_sessions_for_user(&self, user_id: &str) -> Result<Vec<Session<D>>, Error> {
-        let rows = sqlx::query(self.sql.fetch_for_user.clone())
-            .bind(user_id)
-            .fetch_all(&self.reader)
-            .await
-            .map_err(|e| Error::store("fetch sessions for user", e))?;
+        let bound = self.call("fetch sessions for user");
+        let rows = bound
+            .run::<DB, _>(async {
+                sqlx::query(self.sql.fetch_for_user.clone())
+                    .bind(user_id)
+                    .fetch_all(&self.reader)
+                    .await
+                    .map_err(|e| bound.error::<DB, _>(e))
+            })
+            .await?;
         rows.iter()
             .map(|row| {
                 let id: &str = row
@@ -307,12 +480,10 @@ where
     }
 
     async fn delete_sessions_for_user(&self, user_id: &str) -> Result<(), Error> {
-        sqlx::query(self.sql.delete_for_user.clone())
-            .bind(user_id)
-            .execute(&self.writer)
+        let query = sqlx::query(self.sql.delete_for_user.clone()).bind(user_id);
+        self.execute(self.call("delete sessions for user"), query)
             .await
-            .map_err(|e| Error::store("delete sessions for user", e))?;
-        Ok(())
+            .map(drop)
     }
 
     async fn delete_other_sessions_for_user(
@@ -321,13 +492,12 @@ where
         keep: &SessionId,
     ) -> Result<(), Error> {
         let mut hex = [0u8; 64];
-        sqlx::query(self.sql.delete_others.clone())
+        let query = sqlx::query(self.sql.delete_others.clone())
             .bind(user_id)
-            .bind(keep.encode_hex(&mut hex))
-            .execute(&self.writer)
+            .bind(keep.encode_hex(&mut hex));
+        self.execute(self.call("delete other sessions for user"), query)
             .await
-            .map_err(|e| Error::store("delete other sessions for user", e))?;
-        Ok(())
+            .map(drop)
     }
 }
 
@@ -340,18 +510,22 @@ where
 {
     /// Deletes expired sessions in batches of the configured size, each its
     /// own statement and transaction, so no purge holds one huge
-    /// transaction or its locks, and writers wait at most one batch.
+    /// transaction or its locks, and writers wait at most one batch. Each
+    /// batch is bounded by the purge bound
+    /// ([`SqlStore::with_purge_timeout`]).
     async fn delete_all_expired_sessions(&self, now: Timestamp) -> Result<u64, Error> {
         let now = DB::to_time(now, "purge expired sessions: now out of range")?;
         let batch = u64::from(self.purge_batch_size);
+        let bound = Bound::new("purge expired sessions", self.timeouts.purge);
         let mut total = 0;
         loop {
-            let removed = sqlx::query(self.sql.purge.clone())
-                .bind(now)
-                .bind(i64::from(self.purge_batch_size))
-                .execute(&self.writer)
-                .await
-                .map_err(|e| Error::store("purge expired sessions", e))?;
+            let removed = bound
+                .run::<DB, _>(async move {
+                    self.purge_batch(now)
+                        .await
+                        .map_err(|e| bound.error::<DB, _>(e))
+                })
+                .await?;
             let removed = DB::rows_affected(&removed);
             total += removed;
             // A short batch means nothing expired is left, or what is left

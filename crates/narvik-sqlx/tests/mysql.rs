@@ -13,7 +13,7 @@ use std::time::Duration;
 use narvik_core::store::SessionStore;
 use narvik_core::{Error, Timestamp};
 use narvik_sqlx::sqlx::mysql::{MySql, MySqlConnectOptions, MySqlPool, MySqlPoolOptions};
-use narvik_sqlx::sqlx::pool::PoolOptions;
+use narvik_sqlx::sqlx::pool::{PoolConnection, PoolOptions};
 use narvik_sqlx::sqlx::{self, AssertSqlSafe};
 use narvik_sqlx::{MySqlStore, TableName};
 use narvik_testkit::TestData;
@@ -48,6 +48,58 @@ impl Backend for My {
 
     fn store<D>(pool: MySqlPool) -> MySqlStore<D> {
         MySqlStore::new(pool)
+    }
+
+    async fn connect<D>(timeout: Duration) -> MySqlStore<D> {
+        MySqlStore::builder()
+            .timeout(timeout)
+            .connect(&SERVER.url())
+            .await
+            .unwrap_or_else(|e| panic!("connect to {}: {}", SERVER.url(), causes(&e)))
+    }
+
+    type Lock = PoolConnection<MySql>;
+
+    const LOCK_STALLS_READS: bool = true;
+
+    async fn lock<D>(store: &MySqlStore<D>) -> Self::Lock {
+        let locker = pool_with(
+            MySqlPoolOptions::new().max_connections(1),
+            connect_options(),
+        )
+        .await;
+        let mut conn = locker.acquire().await.expect("a connection");
+        let lock = format!("LOCK TABLES {} WRITE", Self::quote(store.table_name()));
+        sqlx::raw_sql(AssertSqlSafe(lock))
+            .execute(&mut *conn)
+            .await
+            .expect("lock");
+        conn
+    }
+
+    async fn unlock(mut lock: Self::Lock) {
+        sqlx::raw_sql("UNLOCK TABLES")
+            .execute(&mut *lock)
+            .await
+            .expect("unlock");
+    }
+
+    async fn running_on<D>(store: &MySqlStore<D>) -> Option<Vec<String>> {
+        let admin = pool_with(
+            MySqlPoolOptions::new().max_connections(1),
+            connect_options(),
+        )
+        .await;
+        let running = sqlx::query_scalar(
+            "SELECT CAST(INFO AS CHAR) FROM information_schema.PROCESSLIST \
+             WHERE ID <> CONNECTION_ID() AND LOCATE(?, INFO) > 0",
+        )
+        .bind(store.table_name().as_str())
+        .fetch_all(&admin)
+        .await
+        .expect("processlist");
+        admin.close().await;
+        Some(running)
     }
 
     fn cleanup<D>(store: MySqlStore<D>) -> Cleanup<MySqlStore<D>> {

@@ -50,6 +50,50 @@ impl Backend for Pg {
         PostgresStore::new(pool)
     }
 
+    async fn connect<D>(timeout: Duration) -> PostgresStore<D> {
+        PostgresStore::builder()
+            .timeout(timeout)
+            .connect(&SERVER.url())
+            .await
+            .unwrap_or_else(|e| panic!("connect to {}: {}", SERVER.url(), causes(&e)))
+    }
+
+    type Lock = sqlx::Transaction<'static, Postgres>;
+
+    const LOCK_STALLS_READS: bool = true;
+
+    async fn lock<D>(store: &PostgresStore<D>) -> Self::Lock {
+        let locker = pool_with(PgPoolOptions::new().max_connections(1), connect_options()).await;
+        let mut tx = locker.begin().await.expect("begin");
+        let lock = format!(
+            "LOCK TABLE {} IN ACCESS EXCLUSIVE MODE",
+            Self::quote(store.table_name())
+        );
+        sqlx::raw_sql(AssertSqlSafe(lock))
+            .execute(&mut *tx)
+            .await
+            .expect("lock");
+        tx
+    }
+
+    async fn unlock(lock: Self::Lock) {
+        lock.rollback().await.expect("rollback");
+    }
+
+    async fn running_on<D>(store: &PostgresStore<D>) -> Option<Vec<String>> {
+        let admin = pool_with(PgPoolOptions::new().max_connections(1), connect_options()).await;
+        let running = sqlx::query_scalar(
+            "SELECT query FROM pg_stat_activity \
+             WHERE state = 'active' AND pid <> pg_backend_pid() AND strpos(query, $1) > 0",
+        )
+        .bind(store.table_name().as_str())
+        .fetch_all(&admin)
+        .await
+        .expect("pg_stat_activity");
+        admin.close().await;
+        Some(running)
+    }
+
     fn cleanup<D>(store: PostgresStore<D>) -> Cleanup<PostgresStore<D>> {
         let quoted = Self::quote(store.table_name());
         support::drop_table_on_drop::<Postgres, _>(store, quoted, connect_options())

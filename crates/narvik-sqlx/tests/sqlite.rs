@@ -10,7 +10,7 @@ use std::time::Duration;
 use narvik_core::store::{PurgeableStore, SessionStore};
 use narvik_core::{Error, Narvik, Timestamp};
 use narvik_sqlx::sqlx::pool::PoolOptions;
-use narvik_sqlx::sqlx::sqlite::{Sqlite, SqliteConnectOptions, SqlitePool};
+use narvik_sqlx::sqlx::sqlite::{Sqlite, SqliteConnectOptions, SqlitePool, SqlitePoolOptions};
 use narvik_sqlx::sqlx::{self, AssertSqlSafe};
 use narvik_sqlx::{SqliteStore, TableName};
 use narvik_testkit::TestData;
@@ -70,6 +70,43 @@ impl Backend for Lite {
 
     fn store<D>(pool: SqlitePool) -> SqliteStore<D> {
         SqliteStore::from_pool(pool)
+    }
+
+    async fn connect<D>(timeout: Duration) -> SqliteStore<D> {
+        SqliteStore::open(database_file())
+            .await
+            .expect("open the database file")
+            .with_timeout(timeout)
+    }
+
+    type Lock = sqlx::Transaction<'static, Sqlite>;
+
+    /// In WAL mode readers never wait for the writer.
+    const LOCK_STALLS_READS: bool = false;
+
+    /// Another connection to the file holds the write lock (another
+    /// process would).
+    async fn lock<D>(store: &SqliteStore<D>) -> Self::Lock {
+        let options = (*store.write_pool().connect_options()).clone();
+        let locker = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options)
+            .await
+            .expect("open the file again");
+        locker
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .expect("take the write lock")
+    }
+
+    async fn unlock(lock: Self::Lock) {
+        lock.rollback().await.expect("rollback");
+    }
+
+    /// No server: a statement the store gave up on ends at the busy
+    /// timeout, in SQLite's worker thread.
+    async fn running_on<D>(_store: &SqliteStore<D>) -> Option<Vec<String>> {
+        None
     }
 
     fn cleanup<D>(store: SqliteStore<D>) -> Cleanup<SqliteStore<D>> {

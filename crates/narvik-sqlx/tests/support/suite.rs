@@ -2,13 +2,15 @@
 //! what a database's test file supplies, and [`sql_store_tests!`] expands
 //! to one `#[tokio::test]` per question for it (as tower-sessions'
 //! `route_tests!` does per store). [`Server`] and [`server_tests!`] add
-//! the questions for a database server: a connection it kills.
+//! the questions for a database server: a connection it kills, a
+//! migration it stalls.
 
 use narvik_core::Timestamp;
 use narvik_sqlx::sqlx::Pool;
 use narvik_sqlx::sqlx::pool::PoolOptions;
 use narvik_sqlx::{Dialect, SqlStore, TableName};
 use std::future::Future;
+use std::time::Duration;
 
 use super::Cleanup;
 
@@ -25,6 +27,30 @@ pub trait Backend: 'static {
 
     /// A store on `pool`, on the default table name.
     fn store<D>(pool: Pool<Self::DB>) -> SqlStore<Self::DB, D>;
+
+    /// A store opened as an application opens one (`connect` through the
+    /// builder, or `open`), each session call bounded by `timeout`, on
+    /// the default table name.
+    fn connect<D>(timeout: Duration) -> impl Future<Output = SqlStore<Self::DB, D>>;
+
+    /// A lock on a store's table, held by a connection of its own.
+    type Lock;
+
+    /// Whether [`lock`](Self::lock) stalls lookups as well as writes.
+    const LOCK_STALLS_READS: bool;
+
+    /// Locks `store`'s table from a connection of its own, so that the
+    /// store's writes on it wait (and its lookups, if
+    /// [`LOCK_STALLS_READS`](Self::LOCK_STALLS_READS)).
+    fn lock<D>(store: &SqlStore<Self::DB, D>) -> impl Future<Output = Self::Lock>;
+
+    /// Releases the lock.
+    fn unlock(lock: Self::Lock) -> impl Future<Output = ()>;
+
+    /// The statements on `store`'s table the server is running, waiting
+    /// ones included, other than the lock's (which is done); `None` where
+    /// there is no server to ask.
+    fn running_on<D>(store: &SqlStore<Self::DB, D>) -> impl Future<Output = Option<Vec<String>>>;
 
     /// `store`, removing its table (and whatever else the test made) when
     /// it is dropped, even when the test fails.
@@ -142,11 +168,16 @@ macro_rules! sql_store_tests {
             }
 
             /// A store on `pool`, on a table of its own, migrated, removed
-            /// afterwards; for the database's own tests too.
+            /// afterwards; for the database's own tests too. Its calls wait
+            /// as long as the pool waits for a connection (the tests with a
+            /// thousand calls at once on a few connections choose 10 s).
             pub(super) async fn store_on<D>(
                 pool: narvik_sqlx::sqlx::Pool<<B as Backend>::DB>,
             ) -> super::support::Cleanup<narvik_sqlx::SqlStore<<B as Backend>::DB, D>> {
-                let store = B::store::<D>(pool).with_table_name(unique_table());
+                let wait = pool.options().get_acquire_timeout();
+                let store = B::store::<D>(pool)
+                    .with_table_name(unique_table())
+                    .with_timeout(wait);
                 store.migrate().await.expect("migrate");
                 B::cleanup(store)
             }
@@ -270,6 +301,167 @@ macro_rules! sql_store_tests {
                 }
                 drop(held);
                 assert_eq!(store.fetch_session(&s.id).await.expect("fetch"), Some(s));
+            }
+
+            /// The bound the tests give a store: what they wait for, ten
+            /// times over, before they call a call hung.
+            pub(super) const BOUND: Duration = Duration::from_millis(300);
+
+            /// `call`'s result, failing the test if it takes ten times the
+            /// bound: a call past its bound has hung.
+            pub(super) async fn within_ten_bounds<T>(
+                what: &str,
+                bound: Duration,
+                call: impl std::future::Future<Output = T>,
+            ) -> T {
+                tokio::time::timeout(10 * bound, call)
+                    .await
+                    .unwrap_or_else(|_| panic!("{what} still waiting after 10 x {bound:?}"))
+            }
+
+            /// Fails unless `result` is a store error that says it timed out.
+            pub(super) fn assert_timeout<T: std::fmt::Debug>(what: &str, result: Result<T, Error>) {
+                match result {
+                    Err(e @ Error::Store { .. }) if e.is_timeout() => {}
+                    other => panic!("{what}: expected a timeout store error, got {other:?}"),
+                }
+            }
+
+            /// A pool that would wait sqlx's default 30 s for a connection:
+            /// the store's own bound ends every call's wait, with a timeout
+            /// error, never "no session".
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn an_exhausted_pool_is_a_timeout_within_the_stores_bound() {
+                let pool =
+                    B::pool(narvik_sqlx::sqlx::pool::PoolOptions::new().max_connections(1)).await;
+                let store = B::store::<()>(pool)
+                    .with_table_name(unique_table())
+                    .with_timeout(BOUND);
+                store.migrate().await.expect("migrate");
+                let store = B::cleanup(store);
+                let s = session("pool", Timestamp::now() + HOUR, ());
+                store.save_session(&s).await.expect("save");
+                let held = store
+                    .inner()
+                    .read_pool()
+                    .acquire()
+                    .await
+                    .expect("take the only connection");
+                let other = session("pool", Timestamp::now() + HOUR, ());
+                let later = Timestamp::now() + DAY;
+                assert_timeout(
+                    "fetch",
+                    within_ten_bounds("fetch", BOUND, store.fetch_session(&s.id)).await,
+                );
+                assert_timeout(
+                    "save",
+                    within_ten_bounds("save", BOUND, store.save_session(&other)).await,
+                );
+                assert_timeout(
+                    "extend",
+                    within_ten_bounds("extend", BOUND, store.update_session_expiry(&s.id, later))
+                        .await,
+                );
+                assert_timeout(
+                    "delete",
+                    within_ten_bounds("delete", BOUND, store.delete_session(&s.id)).await,
+                );
+                assert_timeout(
+                    "list",
+                    within_ten_bounds("list", BOUND, store.fetch_sessions_for_user("pool")).await,
+                );
+                assert_timeout(
+                    "delete for user",
+                    within_ten_bounds(
+                        "delete for user",
+                        BOUND,
+                        store.delete_sessions_for_user("pool"),
+                    )
+                    .await,
+                );
+                drop(held);
+                assert_eq!(store.fetch_session(&s.id).await.expect("fetch"), Some(s));
+            }
+
+            /// Waits (ten bounds at most) until the server runs nothing on
+            /// `store`'s table, and fails if it still does.
+            pub(super) async fn assert_nothing_left_running<D>(
+                store: &narvik_sqlx::SqlStore<<B as Backend>::DB, D>,
+            ) {
+                let deadline = tokio::time::Instant::now() + 10 * BOUND;
+                loop {
+                    match B::running_on(store).await {
+                        Some(running) if !running.is_empty() => {
+                            assert!(
+                                tokio::time::Instant::now() < deadline,
+                                "still running on the server after 10 x {BOUND:?}: {running:?}"
+                            );
+                            tokio::time::sleep(Duration::from_millis(20)).await;
+                        }
+                        _ => return,
+                    }
+                }
+            }
+
+            /// Another connection holds a lock on the table: each call that
+            /// waits for it fails with a timeout within its bound (never "no
+            /// session"), the server no longer runs the statements it gave
+            /// up on while the lock is still held, and once the lock goes
+            /// the store answers again.
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn a_call_stalled_on_a_lock_times_out_and_its_statement_ends() {
+                let store = B::connect::<()>(BOUND)
+                    .await
+                    .with_table_name(unique_table())
+                    .with_purge_timeout(BOUND);
+                store.migrate().await.expect("migrate");
+                let store = B::cleanup(store);
+                let s = session("stalled", Timestamp::now() + HOUR, ());
+                store.save_session(&s).await.expect("save");
+                let expired = session("stalled", Timestamp::now() - HOUR, ());
+                store.save_session(&expired).await.expect("save");
+                assert_eq!(
+                    B::running_on(store.inner()).await.unwrap_or_default(),
+                    Vec::<String>::new()
+                );
+
+                let lock = B::lock(store.inner()).await;
+                let later = Timestamp::now() + DAY;
+                assert_timeout(
+                    "extend",
+                    within_ten_bounds("extend", BOUND, store.update_session_expiry(&s.id, later))
+                        .await,
+                );
+                assert_timeout(
+                    "purge",
+                    within_ten_bounds(
+                        "purge",
+                        BOUND,
+                        store.delete_all_expired_sessions(Timestamp::now()),
+                    )
+                    .await,
+                );
+                if B::LOCK_STALLS_READS {
+                    assert_timeout(
+                        "fetch",
+                        within_ten_bounds("fetch", BOUND, store.fetch_session(&s.id)).await,
+                    );
+                    assert_timeout(
+                        "list",
+                        within_ten_bounds("list", BOUND, store.fetch_sessions_for_user("stalled"))
+                            .await,
+                    );
+                }
+                // The server ends what the store gave up on by itself: the
+                // lock is still held.
+                assert_nothing_left_running(store.inner()).await;
+                B::unlock(lock).await;
+                let found = store
+                    .fetch_session(&s.id)
+                    .await
+                    .expect("fetch after the lock")
+                    .expect("the session is still there");
+                assert_eq!(found.user_id, s.user_id);
             }
 
             /// Lookups queued for the only connection are served by one
@@ -472,6 +664,9 @@ macro_rules! server_tests {
             use narvik_core::store::SessionStore;
             use narvik_core::{Error, Timestamp};
 
+            use super::sql_store::{
+                BOUND, assert_nothing_left_running, assert_timeout, within_ten_bounds,
+            };
             use super::support::suite::{Backend, Server};
             use super::support::{session, unique_table};
 
@@ -509,6 +704,38 @@ macro_rules! server_tests {
                         .expect("the pool reconnects"),
                     Some(s)
                 );
+            }
+
+            /// The pools a store builds when it connects wait no longer for
+            /// a connection than the store's bound.
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn a_store_that_connects_waits_for_a_connection_no_longer_than_its_bound() {
+                let store = B::connect::<()>(BOUND).await;
+                assert_eq!(store.timeout(), BOUND);
+                assert!(store.pool().options().get_acquire_timeout() <= BOUND);
+            }
+
+            /// A migration waiting for a lock on the table ends at its own
+            /// bound, with a timeout error, and on the server too.
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn a_migration_stalled_on_a_lock_times_out_at_its_own_bound() {
+                let store = B::connect::<()>(BOUND)
+                    .await
+                    .with_table_name(unique_table());
+                store.migrate().await.expect("migrate");
+                let store = B::cleanup(store);
+                let stalled = store.inner().clone().with_migrate_timeout(BOUND);
+                let lock = B::lock(store.inner()).await;
+                assert_timeout(
+                    "migrate",
+                    within_ten_bounds("migrate", BOUND, stalled.migrate()).await,
+                );
+                assert_nothing_left_running(store.inner()).await;
+                B::unlock(lock).await;
+                stalled
+                    .migrate()
+                    .await
+                    .expect("migrate once the lock is gone");
             }
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
