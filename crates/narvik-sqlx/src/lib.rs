@@ -78,6 +78,48 @@
 //!   missing) is an `Err` with the driver's error as its source, never "no
 //!   session" and never a panic. A row whose data does not decode into `D`
 //!   is [`Error::Data`](narvik_core::Error::Data) naming the session.
+//! - Every call is bounded in time (next section): a dead or stalled
+//!   database costs a prompt error, not a hung request.
+//!
+//! # Bounds
+//!
+//! Each call has a bound that covers the wait for a pooled connection and
+//! the statement together, enforced on the client with a tokio timer.
+//! Past it the call fails with
+//! [`Error::Store`](narvik_core::Error::Store) whose source is a
+//! [`TimedOut`](narvik_core::TimedOut), so
+//! [`Error::is_timeout`](narvik_core::Error::is_timeout) is true; so is it
+//! when the pool gave up waiting for a connection first or the server
+//! cancelled the statement at its own limit. A timed-out call is an
+//! error, never "no session"; a write may or may not have been made.
+//!
+//! | call | bound | default | set with |
+//! |---|---|---|---|
+//! | each session call: lookup, save, extend, delete, list or delete a user's sessions | the call bound | [`DEFAULT_TIMEOUT`] (500 ms) on PostgreSQL and MySQL/MariaDB; [`sqlite::DEFAULT_TIMEOUT`] (5 s, the busy timeout) on SQLite | [`SqlStore::builder`]`().timeout(..)` (servers), [`SqlStore::with_timeout`] |
+//! | each purge batch (one `DELETE` of at most the batch size) | the purge bound | [`DEFAULT_PURGE_TIMEOUT`] (10 s) | [`SqlStore::with_purge_timeout`] |
+//! | `migrate()`, whole (it may wait for another process's migration) | the migration bound | [`DEFAULT_MIGRATE_TIMEOUT`] (60 s) | [`SqlStore::with_migrate_timeout`] |
+//!
+//! The call bound includes queueing for a connection: size the pool for
+//! the load (a thousand writes at once on eight connections wait longer
+//! than 500 ms), or raise the bound. Pools the crate builds
+//! ([`SqlStore::connect`], the builder, `SqliteStore::open`) wait for a
+//! connection no longer than the default bound.
+//!
+//! The server is told the same bounds where it can be, so that a
+//! statement the store stopped waiting for does not run on holding its
+//! locks (each module has the details):
+//!
+//! - PostgreSQL: `statement_timeout` on every connection a store that
+//!   connects opens (so set the call bound on the builder, before it
+//!   connects); purge batches and the migration raise it in their
+//!   transaction (`SET LOCAL`). Over your own pool, set it on the pool's
+//!   connections yourself.
+//! - MariaDB: `SET STATEMENT max_statement_time = ... FOR` in each
+//!   statement's text, whoever built the pool. MySQL: the
+//!   `MAX_EXECUTION_TIME` hint on `SELECT`s only; its writes run until
+//!   `innodb_lock_wait_timeout` at most.
+//! - SQLite: no statement timeout; the busy timeout ends a wait for
+//!   another process's lock, and the client bound covers the rest.
 //!
 //! # Sharing a table with TypeScript Narvik
 //!
@@ -91,6 +133,9 @@
 //! # Layout
 //!
 //! - [`SqlStore`] (`store.rs`): the store traits, written once.
+//! - `bound.rs`: the bounds, their defaults, and the one place a call
+//!   runs under its bound; [`SqlStoreBuilder`] (`builder.rs`): a server
+//!   store's bound and pool, before it connects.
 //! - [`Dialect`] (`dialect.rs`): what a database supplies; implemented in
 //!   [`sqlite`], [`postgres`] and [`mysql`], beside each store's
 //!   constructors, schema docs and the `sql/<db>.sql` schema file.
