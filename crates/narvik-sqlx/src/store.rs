@@ -283,10 +283,11 @@ impl<DB: Dialect + private::Server, D> SqlStore<DB, D> {
     /// server's limit on each connection is the store's bound too:
     ///
     /// ```no_run
+    /// # #[cfg(feature = "postgres")]
+    /// # async fn demo() -> Result<(), narvik_core::Error> {
     /// use std::time::Duration;
     /// use narvik_sqlx::PostgresStore;
     ///
-    /// # async fn demo() -> Result<(), narvik_core::Error> {
     /// let store = PostgresStore::<()>::builder()
     ///     .timeout(Duration::from_millis(250))
     ///     .pool_options(PostgresStore::<()>::pool_options().max_connections(32))
