@@ -265,3 +265,38 @@ async fn a_statement_timeout_is_an_error_not_no_session() {
     tx.rollback().await.expect("rollback");
     assert_eq!(store.fetch_session(&s.id).await.expect("fetch"), Some(s));
 }
+
+/// A migration waits for another process's migration (its advisory lock)
+/// past the session calls' bound, which is also the connections'
+/// `statement_timeout`: the migration has its own bound.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_migration_waits_for_another_past_the_call_bound() {
+    const CALL: Duration = Duration::from_millis(200);
+    let store = Pg::cleanup(
+        <Pg as Backend>::connect::<()>(CALL)
+            .await
+            .with_table_name(support::unique_table()),
+    );
+    let other = pool_with(PgPoolOptions::new().max_connections(1), connect_options()).await;
+    let mut tx = other.begin().await.expect("begin");
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtext($1))")
+        .bind(format!(
+            "narvik-sqlx migrate {}",
+            store.inner().table_name()
+        ))
+        .execute(&mut *tx)
+        .await
+        .expect("the migration lock");
+    let migrate = tokio::spawn({
+        let store = store.inner().clone();
+        async move { store.migrate().await }
+    });
+    tokio::time::sleep(5 * CALL).await;
+    tx.rollback().await.expect("release the lock");
+    migrate
+        .await
+        .expect("task")
+        .unwrap_or_else(|e| panic!("migrate: {}", causes(&e)));
+    let s = session("after", Timestamp::now() + HOUR, ());
+    store.save_session(&s).await.expect("save");
+}
