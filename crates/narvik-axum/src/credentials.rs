@@ -1,5 +1,6 @@
 //! Reading the session token from a request: the `Authorization: Bearer`
-//! header or the session cookie. Never the URL (ASVS 4.0.3 3.1.1).
+//! header or the session cookie. Never the URL (SECURITY.md, ASVS 4.0.3
+//! V3.1.1).
 
 use http::HeaderMap;
 use http::header::{AUTHORIZATION, COOKIE};

@@ -318,7 +318,7 @@ impl<S: SessionStore> SessionManager<S> {
 
     /// Ends the request's current session, if any, before a sign-in, so a
     /// sign-in always gets a new token and the old one stops working
-    /// (session fixation: OWASP ASVS 4.0.3 3.2.1).
+    /// (session fixation: SECURITY.md, ASVS 4.0.3 V3.2.1 and 5.0.0 V7.2.4).
     async fn rotate(&self) -> Result<(), Error> {
         if let Some(valid) = &self.state.current {
             self.shared

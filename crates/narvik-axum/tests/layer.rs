@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::body::Body;
-use axum::response::IntoResponse;
+use axum::response::{AppendHeaders, IntoResponse};
 use axum::routing::{get, post};
 use http::{HeaderValue, Request, StatusCode, header};
 use narvik_axum::{
@@ -102,15 +102,21 @@ async fn sign_out_others(auth: SessionManager<Store>) -> Result<StatusCode, Erro
 
 /// A handler that writes its own session cookie by hand (and another
 /// cookie), then signs in: the layer's cookie must be the only one.
+/// `AppendHeaders`, since an array of headers would keep only the last.
 async fn sign_in_with_stray_cookie(
     auth: SessionManager<Store>,
 ) -> Result<impl IntoResponse, Error> {
     auth.sign_in("ada", ()).await?;
     Ok((
-        [
+        AppendHeaders([
             (header::SET_COOKIE, format!("{COOKIE}=stray; Path=/")),
+            (header::SET_COOKIE, format!(" {COOKIE} =stray2")),
+            (
+                header::SET_COOKIE,
+                format!("{COOKIE}_theme={COOKIE}; Path=/"),
+            ),
             (header::SET_COOKIE, "theme=dark; Path=/".to_owned()),
-        ],
+        ]),
         "ok",
     ))
 }
@@ -503,9 +509,23 @@ async fn the_handlers_stray_session_cookie_is_replaced_by_the_layers(path: Path)
             .expect("request"),
     )
     .await;
+    // Only the layer's session cookie is left, however the handler spaced
+    // its own; cookies of other names stay, even one whose name starts
+    // with the session cookie's or whose value is that name.
+    let all: Vec<&str> = response
+        .headers()
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .map(|v| v.to_str().expect("ascii"))
+        .collect();
+    assert_eq!(all.len(), 3, "{all:?}");
     let cookie = the_set_cookie(response.headers(), COOKIE);
     assert!(Token::parse(cookie.value()).is_some());
     assert_eq!(set_cookies_named(response.headers(), "theme").len(), 1);
+    assert_eq!(
+        set_cookies_named(response.headers(), &format!("{COOKIE}_theme")).len(),
+        1
+    );
 }
 
 async fn sign_in_wins_over_clearing_a_bad_cookie(path: Path) {

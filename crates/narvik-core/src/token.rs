@@ -157,6 +157,33 @@ mod tests {
         assert!(tokens.iter().all(|t| is_well_formed(t)));
     }
 
+    /// 160 bits fill the 32 characters exactly (5 bits each), so every
+    /// position must take every one of the 32 symbols: a byte left
+    /// constant, or fewer random bytes, would pin some positions. With
+    /// 2,000 tokens a position misses a symbol with probability about
+    /// 32 * (31/32)^2000, under 1e-26.
+    #[test]
+    fn every_character_of_a_token_varies() {
+        let mut seen = [[false; 32]; TOKEN_LEN];
+        for _ in 0..2_000 {
+            let token = Token::generate().expect("os rng");
+            for (position, b) in token.as_str().bytes().enumerate() {
+                let symbol = match b {
+                    b'a'..=b'z' => b - b'a',
+                    b'2'..=b'7' => b - b'2' + 26,
+                    _ => panic!("not base32: {b}"),
+                };
+                seen[position][usize::from(symbol)] = true;
+            }
+        }
+        for (position, symbols) in seen.iter().enumerate() {
+            assert!(
+                symbols.iter().all(|&s| s),
+                "position {position}: {symbols:?}"
+            );
+        }
+    }
+
     #[test]
     fn narvik_test_vector_bytes_0_to_19() {
         let bytes: [u8; 20] = std::array::from_fn(|i| u8::try_from(i).expect("small"));

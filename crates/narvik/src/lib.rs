@@ -65,6 +65,10 @@
 //! without a store call. A store failure is always an `Err`, never "no
 //! session". Expiry is checked here, on every validation, whatever the
 //! store returns.
+//!
+//! `SECURITY.md` in the repository holds the threat model, how to report a
+//! vulnerability, and each OWASP ASVS session requirement with how narvik
+//! meets it (or what the application must do) and the test that proves it.
 
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
