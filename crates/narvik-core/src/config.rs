@@ -327,6 +327,29 @@ mod tests {
     }
 
     #[test]
+    fn the_accessors_report_what_was_configured() {
+        let config = Config::builder()
+            .session_length(Duration::from_secs(3_600))
+            .absolute_lifetime(Duration::from_secs(7_200))
+            .cookie_name("app_session")
+            .cookie_max_age(Duration::from_secs(600))
+            .secure(false)
+            .domain("example.com")
+            .path("/app")
+            .same_site(SameSite::Strict)
+            .build()
+            .expect("valid");
+        assert_eq!(config.session_length(), Duration::from_secs(3_600));
+        assert_eq!(config.absolute_lifetime(), Some(Duration::from_secs(7_200)));
+        assert_eq!(config.cookie_name(), "app_session");
+        assert_eq!(config.cookie_max_age(), Duration::from_secs(600));
+        assert!(!config.secure());
+        assert_eq!(config.domain(), Some("example.com"));
+        assert_eq!(config.path(), "/app");
+        assert_eq!(config.same_site(), SameSite::Strict);
+    }
+
+    #[test]
     fn zero_session_length_is_refused() {
         let err = refused(Config::builder().session_length(Duration::ZERO));
         assert_eq!(err.field(), "session_length");
@@ -491,6 +514,60 @@ mod tests {
             .build()
             .expect("explicit max-age");
         assert_eq!(ok.cookie_max_age(), Duration::from_secs(86_400));
+    }
+
+    /// Each bound is inclusive: exactly 1 ms, 1 s, 400 days and 100 years
+    /// are accepted, and a step past each is refused.
+    #[test]
+    fn every_bound_accepts_its_own_value() {
+        const MS: Duration = Duration::from_millis(1);
+        const SEC: Duration = Duration::from_secs(1);
+        const CENTURY: Duration = Duration::from_secs(100 * 365 * 24 * 60 * 60);
+        let build = |b: ConfigBuilder| b.cookie_max_age(SEC).build();
+        assert!(build(Config::builder().session_length(MS)).is_ok());
+        assert!(build(Config::builder().absolute_lifetime(MS)).is_ok());
+        assert!(build(Config::builder().session_length(CENTURY)).is_ok());
+        assert!(build(Config::builder().absolute_lifetime(CENTURY)).is_ok());
+        for past in [CENTURY + MS, CENTURY + SEC] {
+            assert_eq!(
+                refused(Config::builder().session_length(past).cookie_max_age(SEC)).field(),
+                "session_length"
+            );
+            assert_eq!(
+                refused(Config::builder().absolute_lifetime(past)).field(),
+                "absolute_lifetime"
+            );
+        }
+        // The default Max-Age is the session length: 1 s and 400 days
+        // make a cookie, as an explicit Max-Age of either does.
+        for age in [SEC, MAX_COOKIE_MAX_AGE] {
+            let config = Config::builder()
+                .session_length(age)
+                .build()
+                .expect("inclusive");
+            assert_eq!(config.cookie_max_age(), age);
+            let config = Config::builder()
+                .cookie_max_age(age)
+                .build()
+                .expect("inclusive");
+            assert_eq!(config.cookie_max_age(), age);
+        }
+        assert_eq!(
+            refused(Config::builder().session_length(SEC - MS)).field(),
+            "session_length"
+        );
+        assert_eq!(
+            refused(Config::builder().cookie_max_age(MAX_COOKIE_MAX_AGE + MS)).field(),
+            "cookie_max_age"
+        );
+    }
+
+    #[test]
+    fn a_path_with_non_ascii_characters_is_refused() {
+        assert_eq!(
+            refused(Config::builder().path("/caf\u{e9}")).field(),
+            "path"
+        );
     }
 
     #[test]

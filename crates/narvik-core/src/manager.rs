@@ -476,6 +476,28 @@ mod tests {
         (narvik, clock, created.token)
     }
 
+    /// The manager's ready-made `Set-Cookie` texts are its cookies' own,
+    /// and the session cookie counts down on the manager's clock.
+    #[test]
+    fn the_ready_made_headers_are_the_cookies_text() {
+        let (narvik, clock, token) = manager();
+        assert_eq!(
+            narvik.create_cookie_header(&token),
+            narvik.create_cookie(&token).to_string()
+        );
+        assert_eq!(
+            narvik.blank_cookie_header(),
+            narvik.create_blank_cookie().to_string()
+        );
+        let expires_at = narvik.now() + DAY;
+        let header = narvik.session_cookie_header(&token, expires_at);
+        assert!(header.contains("Max-Age=86400"), "{header}");
+        assert!(header.starts_with(&format!("narvik_session={}", token.as_str())));
+        clock.advance(DAY / 2);
+        let header = narvik.session_cookie_header(&token, expires_at);
+        assert!(header.contains("Max-Age=43200"), "{header}");
+    }
+
     #[test]
     fn validate_now_answers_a_live_session_as_validate_does() {
         let (narvik, _, token) = manager();
