@@ -121,6 +121,12 @@ async fn sign_in_with_stray_cookie(
     ))
 }
 
+/// Signs in and chooses its own caching, which the layer must keep.
+async fn sign_in_cached_privately(auth: SessionManager<Store>) -> Result<impl IntoResponse, Error> {
+    auth.sign_in("ada", ()).await?;
+    Ok(([(header::CACHE_CONTROL, "private, max-age=60")], "ok"))
+}
+
 async fn write(session: CurrentSession) -> String {
     format!("written by {}", session.user_id)
 }
@@ -152,6 +158,7 @@ fn routes(calls: &Arc<AtomicUsize>) -> Router {
         .route("/sign-out-everywhere", post(sign_out_everywhere))
         .route("/sign-out-others", post(sign_out_others))
         .route("/stray", post(sign_in_with_stray_cookie))
+        .route("/sign-in-cached", post(sign_in_cached_privately))
         .route("/write", post(write).delete(write).put(write).patch(write))
         .route("/open", post(open))
 }
@@ -302,6 +309,29 @@ async fn sign_in_response_is_not_cacheable(path: Path) {
     )
     .await;
     assert_eq!(response.headers()[header::CACHE_CONTROL], "no-store");
+
+    // A handler's own choice is left alone.
+    let response = send(
+        &app.router,
+        same_origin_post("/sign-in-cached")
+            .body(Body::empty())
+            .expect("request"),
+    )
+    .await;
+    assert!(Token::parse(the_set_cookie(response.headers(), COOKIE).value()).is_some());
+    assert_eq!(
+        response.headers()[header::CACHE_CONTROL],
+        "private, max-age=60"
+    );
+
+    // Clearing the cookie hands out nothing: no caching rule added.
+    let response = send(
+        &app.router,
+        get_with_cookie("/maybe", &format!("{COOKIE}=not-a-token")),
+    )
+    .await;
+    assert_eq!(the_set_cookie(response.headers(), COOKIE).value(), "");
+    assert!(response.headers().get(header::CACHE_CONTROL).is_none());
 }
 
 async fn the_cookie_opens_protected_routes(path: Path) {
