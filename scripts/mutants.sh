@@ -20,14 +20,14 @@ if ! command -v cargo-nextest >/dev/null; then
 fi
 
 args=("$@")
-if [[ ! " ${args[*]} " =~ " -p " && ! " ${args[*]} " =~ " --package " ]]; then
+if [[ " ${args[*]} " != *" -p "* && " ${args[*]} " != *" --package "* ]]; then
     args+=(-p narvik-core -p narvik-axum)
 fi
 # One job (a build already uses every core) unless --in-place is asked
 # for, which mutates this tree and reuses its target/ (no cold build; do
 # not edit the sources meanwhile). The timeout bounds a mutant that makes
 # a test loop (an expiry check turned off, say).
-if [[ ! " ${args[*]} " =~ " --in-place " ]]; then
+if [[ " ${args[*]} " != *" --in-place "* ]]; then
     args+=(--jobs "${MUTANTS_JOBS:-1}")
 fi
 exec cargo mutants --all-features --timeout "${MUTANTS_TIMEOUT:-180}" "${args[@]}"
