@@ -32,9 +32,10 @@ fi
 
 command -v redis-server >/dev/null || ./scripts/services.sh
 
-# The dev profile: what CI has built already; the demo's argon2 is
+# The dev profile and the workspace's features, as `cargo test` builds
+# them (so after the tests nothing is rebuilt); the demo's argon2 is
 # optimised in it (the workspace's Cargo.toml), so sign-ups stay quick.
-cargo build -q -p narvik-demo -p narvik-bench --example fault_load
+cargo build -q --workspace --all-features --bin narvik-demo --example fault_load
 target_dir=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
 
 work=$(mktemp -d -t narvik-faults-XXXXXXXX)
@@ -49,8 +50,16 @@ pg_ctl_bin() {
     fi
 }
 cleanup() {
+    local rc=$?
     if [[ -n "$pid" ]]; then
         kill -9 -- "-$pid" 2>/dev/null || true
+    fi
+    if [[ $rc -ne 0 ]]; then
+        # The demo's and the servers' logs, for a look at what went wrong.
+        local keep="$target_dir/faults-logs"
+        rm -rf "$keep" && mkdir -p "$keep"
+        find "$work" -name '*.log' -exec cp {} "$keep/" \; 2>/dev/null || true
+        echo "faults: logs kept in $keep" >&2
     fi
     if [[ -f "$work/postgres/data/postmaster.pid" ]]; then
         local pg_ctl

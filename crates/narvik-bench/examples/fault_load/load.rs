@@ -73,7 +73,7 @@ impl Users {
             for name in batch {
                 let (client, name) = (client.clone(), name.clone());
                 set.spawn(async move {
-                    let (outcome, token) = client.sign("/signup", &name).await;
+                    let (outcome, token) = sign_up_one(&client, &name).await;
                     (name, outcome, token)
                 });
             }
@@ -113,6 +113,25 @@ impl Users {
     pub(crate) fn since_epoch(&self, at: Instant) -> Duration {
         at.saturating_duration_since(self.epoch)
     }
+}
+
+/// Signs `user` up; on a 5xx or no answer (a store timeout on a busy
+/// machine), tries again, signing in if the account was made.
+async fn sign_up_one(client: &Client, user: &str) -> (Outcome, Option<String>) {
+    let mut path = "/signup";
+    let mut last = (Outcome::NoAnswer, None);
+    for _ in 0..6 {
+        last = client.sign(path, user).await;
+        match last {
+            (Outcome::Ok, _) => return last,
+            // Taken: the failed try made the account.
+            (Outcome::Unexpected(409), _) => path = "/signin",
+            // No such account: the failed try did not make it.
+            (Outcome::SignedOut, _) => path = "/signup",
+            _ => tokio::time::sleep(Duration::from_millis(200)).await,
+        }
+    }
+    last
 }
 
 /// The load while it runs.
