@@ -83,7 +83,18 @@ impl Backend {
                 .connect::<DemoData>(url)
                 .await?;
             let client = redis::Client::open(url).context("redis url")?;
-            let conn = redis::aio::ConnectionManager::new(client)
+            // Bounded as the session store's connection is (its default
+            // timeout): without a bound, a sign-in waits for as long as
+            // Redis is stopped, unreachable or reconnecting (seconds under
+            // scripts/faults.sh) while every page read fails in 500 ms.
+            let bound = Duration::from_millis(500);
+            let config = redis::aio::ConnectionManagerConfig::new()
+                .set_connection_timeout(Some(bound))
+                .set_response_timeout(Some(bound))
+                .set_min_delay(Duration::from_millis(10))
+                .set_max_delay(bound)
+                .set_number_of_retries(4);
+            let conn = redis::aio::ConnectionManager::new_with_config(client, config)
                 .await
                 .context("connect to redis for accounts")?;
             (Arc::new(store), Users::Redis(conn, prefix.to_owned()))

@@ -32,6 +32,8 @@ pub(crate) struct Record {
     pub(crate) start: Duration,
     pub(crate) end: Duration,
     pub(crate) outcome: Outcome,
+    /// A sign-in (else a page read with a session).
+    pub(crate) sign_in: bool,
 }
 
 /// Accounts and sessions, kept across faults.
@@ -164,6 +166,7 @@ impl Shared {
             start,
             end,
             outcome,
+            sign_in: task == users.readers(),
         });
         if let Some(slot) = self.in_flight.get(task) {
             slot.store(0, Ordering::Relaxed);

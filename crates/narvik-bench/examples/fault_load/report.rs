@@ -25,8 +25,10 @@ pub(crate) struct Row {
     /// Requests from the fault's start on with no answer (connection
     /// failed, or the client's timeout).
     pub(crate) no_answer: usize,
-    /// The longest request in flight from the fault's start on.
+    /// The longest page read in flight from the fault's start on.
     pub(crate) slowest: Duration,
+    /// The longest sign-in (which also reads the account) likewise.
+    pub(crate) slowest_sign_in: Duration,
     /// 401s, redirects to sign-in or cleared cookies for valid sessions,
     /// valid credentials refused, other users' pages: over the whole
     /// phase (before, during and after the fault).
@@ -103,6 +105,12 @@ impl Row {
                 .filter(|r| r.outcome == Outcome::NoAnswer)
                 .count(),
             slowest: from_fault()
+                .filter(|r| !r.sign_in)
+                .map(|r| r.end - r.start)
+                .max()
+                .unwrap_or_default(),
+            slowest_sign_in: from_fault()
+                .filter(|r| r.sign_in)
                 .map(|r| r.end - r.start)
                 .max()
                 .unwrap_or_default(),
@@ -166,7 +174,7 @@ fn named(names: &[String]) -> String {
 /// The markdown table of `rows`, and the notes under it.
 pub(crate) fn table(rows: &[Row]) -> String {
     let mut out = String::from(
-        "| backend | fault | window | requests in window | answered | 5xx in window | 5xx after | no answer | slowest | 401 / signed out | panics | first OK after end | full recovery | sessions kept | lost |\n\
+        "| backend | fault | window | requests in window | answered | 5xx in window | 5xx after | no answer | slowest read / sign-in | 401 / signed out | panics | first OK after end | full recovery | sessions kept | lost |\n\
          |---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n",
     );
     for r in rows {
@@ -181,7 +189,7 @@ pub(crate) fn table(rows: &[Row]) -> String {
         };
         let _ = writeln!(
             out,
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {}/{} | {} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} / {} | {} | {} | {} | {} | {}/{} | {} |",
             r.backend,
             r.fault,
             secs(r.window),
@@ -191,6 +199,7 @@ pub(crate) fn table(rows: &[Row]) -> String {
             r.errors_after,
             r.no_answer,
             secs(r.slowest),
+            secs(r.slowest_sign_in),
             r.defects,
             r.panics,
             r.first_ok.map_or_else(|| "none".to_owned(), secs),
