@@ -246,7 +246,8 @@ impl ConfigBuilder {
         self
     }
 
-    /// Cookie `Path`; default `/`.
+    /// Cookie `Path`; default `/`. Must start with `/` and not end with a
+    /// space.
     pub fn path(mut self, path: impl Into<String>) -> Self {
         self.cookie.path = Some(path.into());
         self
@@ -267,7 +268,7 @@ impl ConfigBuilder {
     /// cookie name outside the RFC 6265 token grammar; a cookie `Max-Age`
     /// under one second or over 400 days; a `Domain` or `Path` with
     /// characters a cookie attribute cannot hold or over 1024 bytes; a
-    /// `Path` not starting with `/`; `SameSite=None` without `Secure`;
+    /// `Path` not starting with `/` or ending with a space; `SameSite=None` without `Secure`;
     /// `__Host-` with a `Domain`, a path other than `/` or without `Secure`;
     /// `__Secure-` without `Secure`.
     pub fn build(self) -> Result<Config, ConfigError> {
@@ -429,6 +430,20 @@ mod tests {
         let path = |len: usize| format!("/{}", "a".repeat(len - 1));
         assert!(Config::builder().path(path(1024)).build().is_ok());
         assert_eq!(refused(Config::builder().path(path(1025))).field(), "path");
+    }
+
+    /// Found by the `config` fuzz target: `Path=/app ` is read back by
+    /// browsers (and the `cookie` crate) as `/app`.
+    #[test]
+    fn a_path_ending_in_a_space_is_refused() {
+        for path in ["/app ", "/ ", "/a b  "] {
+            assert_eq!(
+                refused(Config::builder().path(path)).field(),
+                "path",
+                "{path:?}"
+            );
+        }
+        assert!(Config::builder().path("/a b").build().is_ok());
     }
 
     #[test]

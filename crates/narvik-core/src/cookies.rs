@@ -79,6 +79,14 @@ impl CookieOptions {
         if !path.starts_with('/') {
             return Err(ConfigError::new("path", "must start with `/`"));
         }
+        // Browsers trim the value (RFC 6265bis 5.6), so `/app ` would be
+        // applied as `/app`: refuse what would not be taken as written.
+        if path.ends_with(' ') {
+            return Err(ConfigError::new(
+                "path",
+                "must not end with a space, which browsers strip (RFC 6265bis 5.6)",
+            ));
+        }
         let domain = self.domain;
         if let Some(domain) = &domain {
             check_domain(domain)?;

@@ -65,12 +65,14 @@ pub fn decode_data<D: DeserializeOwned>(id: SessionId, json: &str) -> Result<D, 
     Err(Error::data(id, error))
 }
 
-/// True for a JSON object with no members, however spaced (`{}`, `{ }`).
+/// True for a JSON object with no members, however spaced (`{}`, `{ }`),
+/// with JSON's whitespace only (RFC 8259 2): `{\u{c}}` is not JSON.
 fn is_empty_object(json: &str) -> bool {
-    json.trim()
+    const WS: [char; 4] = [' ', '\t', '\n', '\r'];
+    json.trim_matches(WS)
         .strip_prefix('{')
         .and_then(|rest| rest.strip_suffix('}'))
-        .is_some_and(|inner| inner.trim().is_empty())
+        .is_some_and(|inner| inner.trim_matches(WS).is_empty())
 }
 
 /// True for text that is a whole JSON object.
@@ -135,6 +137,44 @@ mod tests {
         // An object that does not fit is an error, not None.
         assert!(decode_data::<Option<Device>>(id(), r#"{"other":1}"#).is_err());
         assert!(decode_data::<Device>(id(), "{}").is_err());
+    }
+
+    /// Found by the `redis_value` and `sql_row` fuzz targets: serde_json's
+    /// default float parser is off by one in the last place for some
+    /// floats, so data read back differed from data written (the workspace
+    /// turns on its `float_roundtrip`).
+    #[test]
+    fn floats_read_back_exactly() {
+        for x in [
+            3.333_333_333_333_332_7e49_f64,
+            4.444_444_444_444_443_6e38,
+            0.1,
+            5e-324,
+        ] {
+            let json = encode_data(id(), &x).expect("encode");
+            let back: f64 = decode_data(id(), &json).expect("decode");
+            assert_eq!(back.to_bits(), x.to_bits(), "{x:e} written as {json}");
+        }
+    }
+
+    /// Found by the `sql_row` fuzz target: braces around whitespace that
+    /// JSON does not allow were read as an empty object.
+    #[test]
+    fn braces_around_non_json_whitespace_are_not_json() {
+        for json in ["{\u{c}}", "{\u{a0}}", "\u{b}{}", "{}\u{2003}"] {
+            assert!(
+                decode_data::<Option<String>>(id(), json).is_err(),
+                "{json:?}"
+            );
+            assert!(
+                decode_data::<serde_json::Value>(id(), json).is_err(),
+                "{json:?}"
+            );
+        }
+        assert_eq!(
+            decode_data::<Option<String>>(id(), " {\t\r\n} ").ok(),
+            Some(None)
+        );
     }
 
     #[test]
