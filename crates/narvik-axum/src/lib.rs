@@ -167,6 +167,11 @@
 mod credentials;
 mod error;
 mod extract;
+// Not part of the API: the fuzz targets' entry points.
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+#[path = "fuzz.rs"]
+pub mod __fuzz;
 mod layer;
 mod origin;
 mod service;

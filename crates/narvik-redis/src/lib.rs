@@ -312,6 +312,11 @@
 
 mod connection;
 mod direct;
+// Not part of the API: the fuzz targets' entry points.
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+#[path = "fuzz.rs"]
+pub mod __fuzz;
 mod keys;
 mod reads;
 mod scripts;

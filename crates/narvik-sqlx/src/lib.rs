@@ -167,6 +167,11 @@ mod statements;
 #[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
 mod store;
 mod table;
+// Not part of the API: the fuzz targets' entry points.
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+#[path = "fuzz.rs"]
+pub mod __fuzz;
 
 #[cfg(feature = "mysql")]
 #[cfg_attr(docsrs, doc(cfg(feature = "mysql")))]

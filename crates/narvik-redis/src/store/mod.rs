@@ -8,7 +8,8 @@ mod cluster;
 mod one_server;
 #[cfg(test)]
 mod tests;
-mod value;
+// The crate's fuzz entry points reach the value codec.
+pub(crate) mod value;
 
 use std::fmt;
 use std::marker::PhantomData;
@@ -28,7 +29,7 @@ use crate::connection::{Connection, ScanTarget};
 use crate::keys::Keys;
 use crate::scripts::INDEX_REMOVE;
 use one_server::Replicated;
-use value::{BAD_HEAD, Stored, StoredRef, decode_owner, decode_value, encode_value, expiry_millis};
+use value::{BAD_HEAD, decode_owner, decode_session, encode_session, expiry_millis};
 
 /// Sessions and user indexes are changed this many keys at a time, so that
 /// a user with very many sessions neither floods the connection nor
@@ -350,15 +351,7 @@ where
         let Some(value) = value else {
             return Ok(None);
         };
-        let (expires_at, json) = decode_value(&value).map_err(|e| Error::data(*id, e))?;
-        let stored: Stored<D> = serde_json::from_slice(json).map_err(|e| Error::data(*id, e))?;
-        Ok(Some(Session {
-            id: *id,
-            user_id: stored.user_id,
-            created_at: stored.created_at,
-            expires_at,
-            data: stored.data,
-        }))
+        decode_session(id, &value).map(Some)
     }
 }
 
@@ -372,16 +365,9 @@ where
     /// index entry. Cluster: the index entry, then the key.
     async fn save_session(&self, session: &Session<D>) -> Result<(), Error> {
         const CONTEXT: &str = "save session";
-        let json = serde_json::to_vec(&StoredRef {
-            user_id: &session.user_id,
-            created_at: session.created_at,
-            data: &session.data,
-        })
-        .map_err(|e| Error::data(session.id, e))?;
         let entry = Entry::new(&self.keys, &session.id, &session.user_id);
-        let at = expiry_millis(session.expires_at);
         // The same `at` in the head and in `PXAT`: the two start equal.
-        let value = encode_value(at, &json);
+        let (at, value) = encode_session(session)?;
         let mut conn = self.conn.clone();
         if let Some(waiting) = self.conn.waiting() {
             return match one_server::save_replicated(waiting, &entry, at, value)

@@ -1,7 +1,8 @@
 //! A session's value in Redis: its expiry as a fixed-width head, then
 //! JSON of everything else.
 
-use narvik_core::{Error, SessionId, Timestamp};
+use narvik_core::{Error, Session, SessionId, Timestamp};
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 /// The latest expiry written to Redis: 9999-12-31T23:59:59.999Z. Later
@@ -14,17 +15,17 @@ pub const MAX_EXPIRY: Timestamp = Timestamp::from_unix_millis(253_402_300_799_99
 /// `SETRANGE` of fixed size, without decoding (or re-encoding, which could
 /// alter) the data.
 #[derive(Serialize)]
-pub(super) struct StoredRef<'a, D> {
-    pub(super) user_id: &'a str,
-    pub(super) created_at: Timestamp,
-    pub(super) data: &'a D,
+struct StoredRef<'a, D> {
+    user_id: &'a str,
+    created_at: Timestamp,
+    data: &'a D,
 }
 
 #[derive(Deserialize)]
-pub(super) struct Stored<D> {
-    pub(super) user_id: String,
-    pub(super) created_at: Timestamp,
-    pub(super) data: D,
+struct Stored<D> {
+    user_id: String,
+    created_at: Timestamp,
+    data: D,
 }
 
 /// The owner alone, to find a session's index without decoding `D`.
@@ -53,7 +54,7 @@ pub(super) fn head(at: i64) -> String {
 }
 
 /// A session value: the expiry's head, then the JSON.
-pub(super) fn encode_value(at: i64, json: &[u8]) -> Vec<u8> {
+fn encode_value(at: i64, json: &[u8]) -> Vec<u8> {
     let mut value = Vec::with_capacity(HEAD_LEN + json.len());
     value.extend_from_slice(head(at).as_bytes());
     value.extend_from_slice(json);
@@ -61,7 +62,7 @@ pub(super) fn encode_value(at: i64, json: &[u8]) -> Vec<u8> {
 }
 
 /// Splits a session value into its expiry and its JSON.
-pub(super) fn decode_value(value: &[u8]) -> Result<(Timestamp, &[u8]), &'static str> {
+fn decode_value(value: &[u8]) -> Result<(Timestamp, &[u8]), &'static str> {
     let (head, json) = value.split_at_checked(HEAD_LEN).ok_or(BAD_HEAD)?;
     let (digits, space) = head.split_at(EXPIRY_DIGITS);
     if space != b" " || !digits.iter().all(u8::is_ascii_digit) {
@@ -74,8 +75,46 @@ pub(super) fn decode_value(value: &[u8]) -> Result<(Timestamp, &[u8]), &'static 
     Ok((Timestamp::from_unix_millis(ms), json))
 }
 
+/// A session's value and the expiry it is written with (the head's, and
+/// the key's `PXAT`): `session.expires_at` clamped by [`expiry_millis`].
+///
+/// # Errors
+///
+/// [`Error::Data`] naming the session if its data does not serialize.
+pub(crate) fn encode_session<D: Serialize>(session: &Session<D>) -> Result<(i64, Vec<u8>), Error> {
+    let json = serde_json::to_vec(&StoredRef {
+        user_id: &session.user_id,
+        created_at: session.created_at,
+        data: &session.data,
+    })
+    .map_err(|e| Error::data(session.id, e))?;
+    let at = expiry_millis(session.expires_at);
+    Ok((at, encode_value(at, &json)))
+}
+
+/// Session `id` from its value, as `GET` returns it.
+///
+/// # Errors
+///
+/// [`Error::Data`] naming the session if the value has no expiry head
+/// ([`BAD_HEAD`]) or its JSON is not a session of `D`.
+pub(crate) fn decode_session<D: DeserializeOwned>(
+    id: &SessionId,
+    value: &[u8],
+) -> Result<Session<D>, Error> {
+    let (expires_at, json) = decode_value(value).map_err(|e| Error::data(*id, e))?;
+    let stored: Stored<D> = serde_json::from_slice(json).map_err(|e| Error::data(*id, e))?;
+    Ok(Session {
+        id: *id,
+        user_id: stored.user_id,
+        created_at: stored.created_at,
+        expires_at,
+        data: stored.data,
+    })
+}
+
 /// The owner of a session value, to find its index without decoding `D`.
-pub(super) fn decode_owner(id: &SessionId, value: &[u8]) -> Result<String, Error> {
+pub(crate) fn decode_owner(id: &SessionId, value: &[u8]) -> Result<String, Error> {
     let (_, json) = decode_value(value).map_err(|e| Error::data(*id, e))?;
     let owner: Owner = serde_json::from_slice(json).map_err(|e| Error::data(*id, e))?;
     Ok(owner.user_id)
@@ -108,6 +147,25 @@ mod tests {
             MAX_EXPIRY.as_unix_millis()
         );
         assert_eq!(expiry_millis(Timestamp::from_unix_millis(i64::MIN)), 1);
+    }
+
+    /// Found by the `redis_value` fuzz target: a float in the data read
+    /// back one place off until serde_json's `float_roundtrip` was on.
+    #[test]
+    fn a_saved_session_reads_back_as_saved() {
+        let session = Session {
+            id: SessionId::from_token("t"),
+            user_id: "ada".to_owned(),
+            created_at: Timestamp::from_unix_millis(1_700_000_000_000),
+            expires_at: Timestamp::from_unix_millis(1_700_086_400_000),
+            data: serde_json::json!({ "score": 4.444_444_444_444_443_6e38_f64, "note": "x" }),
+        };
+        let (at, value) = encode_session(&session).expect("encodes");
+        assert_eq!(at, session.expires_at.as_unix_millis());
+        let back: Session<serde_json::Value> =
+            decode_session(&session.id, &value).expect("decodes");
+        assert_eq!(back, session);
+        assert_eq!(decode_owner(&session.id, &value).expect("owner"), "ada");
     }
 
     #[test]
