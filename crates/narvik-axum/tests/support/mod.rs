@@ -27,7 +27,8 @@ pub fn failing_store(store: CountingStore) -> CountingStore {
     store
 }
 
-/// Everything logged while the guard lives, at every level, as text.
+/// Everything logged while the guard lives, at every level, as text:
+/// events, and spans with their fields as they open and close.
 #[derive(Clone, Default)]
 pub struct LogCapture(Arc<Mutex<Vec<u8>>>);
 
@@ -40,6 +41,7 @@ impl LogCapture {
         let subscriber = tracing_subscriber::fmt()
             .with_max_level(tracing::Level::TRACE)
             .with_ansi(false)
+            .with_span_events(tracing_subscriber::fmt::format::FmtSpan::FULL)
             .with_writer(move || writer.clone())
             .finish();
         let guard = tracing::subscriber::set_default(subscriber);
