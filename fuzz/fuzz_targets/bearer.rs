@@ -10,7 +10,7 @@ use http::header::{AUTHORIZATION, COOKIE};
 use libfuzzer_sys::fuzz_target;
 use narvik_axum::__fuzz::{Credential, read_credential};
 use narvik_core::DEFAULT_COOKIE_NAME;
-use narvik_fuzz::{headers, offset_in};
+use narvik_fuzz::{cookie_pairs, headers, offset_in};
 
 #[derive(Debug, Arbitrary)]
 struct Input {
@@ -24,7 +24,7 @@ fuzz_target!(|input: Input| {
 
     let read = read_credential(&map, DEFAULT_COOKIE_NAME, true);
     let without_bearer = read_credential(&map, DEFAULT_COOKIE_NAME, false);
-    assert!(!matches!(without_bearer, Credential::Bearer(_)));
+    assert!(!matches!(without_bearer, Credential::Bearer { .. }));
 
     let first = map.get(AUTHORIZATION).map(|h| h.as_bytes());
     // RFC 6750 2.1: `Bearer` (any case), one space, the credential.
@@ -35,7 +35,11 @@ fuzz_target!(|input: Input| {
             .then(|| h[space + 1..].trim_ascii())
     });
     match (read, bearer_credential) {
-        (Credential::Bearer(token), Some(expected)) => {
+        (Credential::Bearer { token, with_cookie }, Some(expected)) => {
+            assert_eq!(
+                with_cookie,
+                !cookie_pairs(&map, DEFAULT_COOKIE_NAME).is_empty()
+            );
             match std::str::from_utf8(expected) {
                 Ok(expected) => {
                     assert_eq!(token, expected);
@@ -52,7 +56,9 @@ fuzz_target!(|input: Input| {
             }
             assert_eq!(token, token.trim_matches([' ', '\t']));
         }
-        (Credential::Bearer(token), None) => panic!("bearer {token:?} without a Bearer header"),
+        (Credential::Bearer { token, .. }, None) => {
+            panic!("bearer {token:?} without a Bearer header")
+        }
         (other, Some(expected)) => panic!("missed bearer {expected:?}, read {other:?}"),
         // Not ours: the cookie decides, as if bearer auth were off.
         (other, None) => assert_eq!(other, without_bearer),

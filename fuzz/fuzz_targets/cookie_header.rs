@@ -34,33 +34,37 @@ fuzz_target!(|input: Input| {
     assert_eq!(read, read_credential(&map, &name, true));
 
     let pairs = cookie_pairs(&map, &name);
-    let first_usable = pairs.iter().find(|(_, v)| is_token_shaped(v));
+    let usable: Vec<&[u8]> = pairs
+        .iter()
+        .map(|&(_, v)| v)
+        .filter(|v| is_token_shaped(v))
+        .collect();
     match read {
-        Credential::Bearer(_) => panic!("a bearer credential from Cookie headers alone"),
+        Credential::Bearer { .. } => panic!("a bearer credential from Cookie headers alone"),
         Credential::None => assert!(pairs.is_empty(), "missed {pairs:?}"),
-        Credential::Cookie(None) => {
+        Credential::Cookie(values) => {
             assert!(!pairs.is_empty(), "no cookie {name} was sent");
-            assert!(first_usable.is_none(), "missed {first_usable:?}");
-        }
-        Credential::Cookie(Some(value)) => {
-            assert!(is_token_shaped(value.as_bytes()), "{value:?}");
-            // The value is the headers' own bytes, not a copy or a rewrite.
-            let held = map
-                .get_all(COOKIE)
-                .iter()
-                .enumerate()
-                .find_map(|(i, h)| offset_in(h.as_bytes(), value.as_bytes()).map(|at| (i, at)));
-            let Some((index, _)) = held else {
-                panic!("{value:?} is not in any Cookie header");
-            };
-            let Some(&(first_index, first)) = first_usable else {
-                panic!("{value:?} is not a pair named {name}");
-            };
+            // The first usable values, up to the layer's limit of three,
+            // in order: the headers' own bytes, not copies or rewrites.
             assert_eq!(
-                index, first_index,
-                "not from the first header with a usable value"
+                values.len(),
+                usable.len().min(3),
+                "{values:?} of {usable:?}"
             );
-            assert_eq!(value.as_ptr(), first.as_ptr(), "not the first usable value");
+            for (value, expected) in values.iter().zip(&usable) {
+                assert!(is_token_shaped(value.as_bytes()), "{value:?}");
+                assert_eq!(
+                    value.as_ptr(),
+                    expected.as_ptr(),
+                    "not the header's value in order"
+                );
+                assert!(
+                    map.get_all(COOKIE)
+                        .iter()
+                        .any(|h| offset_in(h.as_bytes(), value.as_bytes()).is_some()),
+                    "{value:?} is not in any Cookie header"
+                );
+            }
         }
     }
 });

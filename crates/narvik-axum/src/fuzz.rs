@@ -9,15 +9,22 @@ use crate::credentials;
 
 /// What [`read_credential`] found: the crate's private `Credential`, as
 /// it is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Credential<'a> {
     /// No bearer header (or bearer auth off) and no session cookie.
     None,
-    /// `Authorization: Bearer <value>`.
-    Bearer(&'a str),
-    /// The session cookie: its first token-shaped value, or `None` if the
-    /// cookie was sent but no value could be a token.
-    Cookie(Option<&'a str>),
+    /// `Authorization: Bearer <value>`; `with_cookie`: the session cookie
+    /// came too.
+    Bearer {
+        /// The credential.
+        token: &'a str,
+        /// Whether the session cookie was sent as well.
+        with_cookie: bool,
+    },
+    /// The session cookie: its first token-shaped values (at most the
+    /// layer's limit), none if the cookie was sent but no value could be a
+    /// token.
+    Cookie(Vec<&'a str>),
 }
 
 /// The credential the layer reads from `headers`: the session cookie
@@ -29,7 +36,9 @@ pub fn read_credential<'a>(
 ) -> Credential<'a> {
     match credentials::read(headers, cookie_name, bearer) {
         credentials::Credential::None => Credential::None,
-        credentials::Credential::Bearer(token) => Credential::Bearer(token),
-        credentials::Credential::Cookie(value) => Credential::Cookie(value),
+        credentials::Credential::Bearer { token, with_cookie } => {
+            Credential::Bearer { token, with_cookie }
+        }
+        credentials::Credential::Cookie(tokens) => Credential::Cookie(tokens.as_slice().to_vec()),
     }
 }
