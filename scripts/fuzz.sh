@@ -26,17 +26,22 @@ shift
 if ! command -v cargo-fuzz >/dev/null; then
     cargo install cargo-fuzz --locked --quiet
 fi
-fuzz=(cargo fuzz --fuzz-dir fuzz)
+# cargo-fuzz takes --fuzz-dir after the subcommand, not before it.
+fuzz() { # subcommand args...
+    local sub=$1
+    shift
+    cargo fuzz "$sub" --fuzz-dir fuzz "$@"
+}
 opts=(-s none)
 
 if [[ $# -gt 0 ]]; then
     targets=("$@")
 else
-    mapfile -t targets < <("${fuzz[@]}" list)
+    mapfile -t targets < <(fuzz list)
 fi
 
 started=$SECONDS
-"${fuzz[@]}" build "${opts[@]}"
+fuzz build "${opts[@]}"
 echo "--- fuzz build: $((SECONDS - started)) s"
 
 failed=()
@@ -47,7 +52,7 @@ for target in "${targets[@]}"; do
     log=$(mktemp)
     echo "--- $target: ${seconds} s"
     status=0
-    "${fuzz[@]}" run "${opts[@]}" "$target" "fuzz/corpus/$target" -- \
+    fuzz run "${opts[@]}" "$target" "fuzz/corpus/$target" -- \
         -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
         -print_final_stats=1 >"$log" 2>&1 || status=$?
     # The summary: libFuzzer's last status line and its final counts.
