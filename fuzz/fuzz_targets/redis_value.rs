@@ -31,13 +31,7 @@ fuzz_target!(|input: Input| {
     check_decode(&id, &input.value);
 
     let data: Value = serde_json::from_str(&input.data).unwrap_or(Value::Null);
-    let session = Session {
-        id,
-        user_id: input.user_id,
-        created_at: Timestamp::from_unix_millis(input.created_at),
-        expires_at: Timestamp::from_unix_millis(input.expires_at),
-        data,
-    };
+    let session = Session::new(id, input.user_id, Timestamp::from_unix_millis(input.created_at), Timestamp::from_unix_millis(input.expires_at), data);
     let (at, value) = encode_session(&session).expect("a JSON value always serializes");
     assert_eq!(at, input.expires_at.clamp(1, MAX_EXPIRY.as_unix_millis()));
     let back: Session<Value> = decode_session(&id, &value).expect("what a save writes decodes");

@@ -350,7 +350,7 @@ impl<S: SessionStore> SessionManager<S> {
     /// fails.
     pub async fn sign_in(
         &self,
-        user_id: impl Into<String>,
+        user_id: impl Into<narvik_core::UserId>,
         data: S::Data,
     ) -> Result<Session<S::Data>, Error> {
         self.check_sign_in_origin()?;
@@ -422,7 +422,7 @@ impl<S: SessionStore> SessionManager<S> {
     /// [`Error::Narvik`] (the store-error status) if the store fails.
     pub async fn sign_in_bearer(
         &self,
-        user_id: impl Into<String>,
+        user_id: impl Into<narvik_core::UserId>,
         data: S::Data,
     ) -> Result<NewSession<S::Data>, Error> {
         self.rotate().await?;

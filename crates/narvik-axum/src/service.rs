@@ -531,7 +531,7 @@ mod tests {
     const DAY: Duration = Duration::from_secs(24 * 60 * 60);
 
     async fn me(session: CurrentSession) -> String {
-        session.user_id.clone()
+        session.user_id.to_string()
     }
 
     async fn sign_out(auth: SessionManager<MemoryStore>) -> StatusCode {
@@ -668,8 +668,12 @@ mod tests {
         async fn fetch_session(&self, _: &SessionId) -> Result<Option<Session>, Error> {
             Err(Error::store("fetch session", "down"))
         }
-        async fn update_session_expiry(&self, _: &SessionId, _: Timestamp) -> Result<(), Error> {
-            Err(Error::store("update session expiry", "down"))
+        async fn update_session(
+            &self,
+            _: &SessionId,
+            _: narvik_core::SessionUpdate,
+        ) -> Result<bool, Error> {
+            Err(Error::store("update session", "down"))
         }
         async fn delete_session(&self, _: &SessionId) -> Result<(), Error> {
             Err(Error::store("delete session", "down"))

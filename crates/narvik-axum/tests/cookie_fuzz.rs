@@ -17,7 +17,7 @@ use support::{CountingStore, body_text, send, set_cookies_named};
 const COOKIE: &str = "narvik_session";
 
 async fn maybe(session: Option<CurrentSession>) -> String {
-    session.map_or_else(|| "anonymous".to_owned(), |s| s.user_id.clone())
+    session.map_or_else(|| "anonymous".to_owned(), |s| s.user_id.to_string())
 }
 
 fn router(store: CountingStore) -> Router {

@@ -55,11 +55,11 @@ impl Path {
 }
 
 async fn me(session: CurrentSession) -> String {
-    session.user_id.clone()
+    session.user_id.to_string()
 }
 
 async fn maybe(session: Option<CurrentSession>) -> String {
-    session.map_or_else(|| "anonymous".to_owned(), |s| s.user_id.clone())
+    session.map_or_else(|| "anonymous".to_owned(), |s| s.user_id.to_string())
 }
 
 async fn method(session: CurrentSession) -> &'static str {
@@ -1311,7 +1311,7 @@ async fn extractors_without_the_layer_are_a_500_not_a_401() {
 
 fn failing_app(path: Path, status: Option<StatusCode>) -> Router {
     async fn me(session: CurrentSession) -> String {
-        session.user_id.clone()
+        session.user_id.to_string()
     }
     async fn maybe(session: Option<CurrentSession>) -> &'static str {
         if session.is_some() {
@@ -1405,12 +1405,12 @@ impl narvik_core::store::SessionStore for UndecodableStore {
         Some(Err(Self::undecodable(*id)))
     }
 
-    async fn update_session_expiry(
+    async fn update_session(
         &self,
         _: &narvik_core::SessionId,
-        _: Timestamp,
-    ) -> Result<(), narvik_core::Error> {
-        Ok(())
+        _: narvik_core::SessionUpdate,
+    ) -> Result<bool, narvik_core::Error> {
+        Ok(true)
     }
 
     async fn delete_session(&self, _: &narvik_core::SessionId) -> Result<(), narvik_core::Error> {
@@ -1550,7 +1550,7 @@ async fn typed_session_data_reaches_the_handler() {
 async fn a_shared_dyn_store_works_too() {
     use narvik_core::store::DynSessionStore;
     async fn me(session: CurrentSession) -> String {
-        session.user_id.clone()
+        session.user_id.to_string()
     }
     let store: Arc<dyn DynSessionStore<()>> = Arc::new(MemoryStore::new());
     let narvik = Narvik::new(store);

@@ -588,7 +588,10 @@ async fn writes_one_at_a_time(
         let later = created.session.expires_at + Duration::from_secs(60);
         let t0 = Instant::now();
         store
-            .update_session_expiry(&created.session.id, later)
+            .update_session(
+                &created.session.id,
+                narvik_core::SessionUpdate::expiry(later),
+            )
             .await?;
         extend.push(t0.elapsed());
 

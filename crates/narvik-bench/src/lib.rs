@@ -8,7 +8,7 @@ use std::sync::Mutex;
 
 use data_encoding::HEXLOWER;
 use narvik_core::store::{MemoryStore, SessionStore};
-use narvik_core::{Error, Narvik, Session, SessionId, Timestamp, Token};
+use narvik_core::{Error, Narvik, Session, SessionId, SessionUpdate, Token};
 use sha2::{Digest, Sha256};
 
 pub mod routers;
@@ -103,15 +103,13 @@ impl SessionStore for GlobalLockStore {
         Ok(self.map()?.get(id).cloned())
     }
 
-    async fn update_session_expiry(
-        &self,
-        id: &SessionId,
-        expires_at: Timestamp,
-    ) -> Result<(), Error> {
-        if let Some(s) = self.map()?.get_mut(id) {
-            s.expires_at = expires_at;
-        }
-        Ok(())
+    async fn update_session(&self, id: &SessionId, update: SessionUpdate) -> Result<bool, Error> {
+        let mut map = self.map()?;
+        let Some(s) = map.get_mut(id) else {
+            return Ok(false);
+        };
+        update.apply_to(s);
+        Ok(true)
     }
 
     async fn delete_session(&self, id: &SessionId) -> Result<(), Error> {

@@ -272,7 +272,7 @@ pub async fn tower_sessions() -> Subject {
 }
 
 async fn narvik_me(session: CurrentSession) -> String {
-    session.user_id.clone()
+    session.user_id.to_string()
 }
 
 async fn narvik_sign_in(auth: SessionManager<MemoryStore>) -> StatusCode {

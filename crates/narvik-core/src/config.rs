@@ -15,7 +15,7 @@ use std::time::Duration;
 use cookie::Cookie;
 
 use crate::cookies::{CookieOptions, CookieSettings};
-use crate::{ConfigError, SameSite, Timestamp, Token};
+use crate::{ConfigError, SameSite, Session, Timestamp, Token};
 
 /// Narvik's default session length: 30 days.
 pub const DEFAULT_SESSION_LENGTH: Duration = Duration::from_secs(30 * 24 * 60 * 60);
@@ -39,6 +39,7 @@ pub const DEFAULT_SESSION_LENGTH: Duration = Duration::from_secs(30 * 24 * 60 * 
 pub struct Config {
     session_length: Duration,
     absolute_lifetime: Option<Duration>,
+    activity_interval: Option<Duration>,
     cookie: CookieSettings,
 }
 
@@ -47,6 +48,7 @@ impl Default for Config {
         Self {
             session_length: DEFAULT_SESSION_LENGTH,
             absolute_lifetime: None,
+            activity_interval: None,
             cookie: CookieSettings::defaults(DEFAULT_SESSION_LENGTH),
         }
     }
@@ -69,6 +71,13 @@ impl Config {
     #[must_use]
     pub fn absolute_lifetime(&self) -> Option<Duration> {
         self.absolute_lifetime
+    }
+
+    /// How often validation records a session's activity
+    /// (`Session::last_active_at`), if it does.
+    #[must_use]
+    pub fn activity_interval(&self) -> Option<Duration> {
+        self.activity_interval
     }
 
     /// The session cookie's name.
@@ -173,6 +182,21 @@ impl Config {
         self.cookie.session_cookie_header(token, expires_at, now)
     }
 
+    /// The `Set-Cookie` header value for `session`'s `token` at `now`, as
+    /// the session was created ([`crate::SessionOptions`]):
+    ///
+    /// - a browser-session cookie (no `Max-Age`, no `Expires`) for a
+    ///   session that is not persistent;
+    /// - for a persistent session with a length of its own (remember-me),
+    ///   `Max-Age` the seconds it has left (rounded up, at most 400 days),
+    ///   whatever the configured `Max-Age`;
+    /// - otherwise [`session_cookie_header`](Self::session_cookie_header):
+    ///   Narvik's cookie, never outliving the session.
+    #[must_use]
+    pub fn cookie_for<D>(&self, token: &Token, session: &Session<D>, now: Timestamp) -> String {
+        self.cookie.cookie_for(token, session, now)
+    }
+
     /// The `Set-Cookie` header value that clears the session cookie: the
     /// text of `create_blank_cookie().to_string()`, formatted once.
     #[must_use]
@@ -196,6 +220,7 @@ impl Config {
 pub struct ConfigBuilder {
     session_length: Option<Duration>,
     absolute_lifetime: Option<Duration>,
+    activity_interval: Option<Duration>,
     cookie: CookieOptions,
 }
 
@@ -213,6 +238,18 @@ impl ConfigBuilder {
     /// has none). NIST SP 800-63B-4 asks for one at AAL2 and above.
     pub fn absolute_lifetime(mut self, cap: Duration) -> Self {
         self.absolute_lifetime = Some(cap);
+        self
+    }
+
+    /// Record each session's last activity (`Session::last_active_at`),
+    /// at most once per `interval`: a validation writes it when `interval`
+    /// has passed since the last record (or the creation), in the same
+    /// write as an extension when both are due. Off by default, as in
+    /// Narvik, where a validation writes only to extend; with it on, a
+    /// validation still writes nothing in between. Must be a whole number
+    /// of milliseconds, at least one; a minute to an hour is typical.
+    pub fn activity_interval(mut self, interval: Duration) -> Self {
+        self.activity_interval = Some(interval);
         self
     }
 
@@ -264,7 +301,8 @@ impl ConfigBuilder {
     /// # Errors
     ///
     /// A [`ConfigError`] naming the first setting that cannot work:
-    /// a zero or sub-millisecond session length or absolute lifetime; a
+    /// a zero or sub-millisecond session length, absolute lifetime or
+    /// activity interval; a
     /// cookie name outside the RFC 6265 token grammar; a cookie `Max-Age`
     /// under one second or over 400 days; a `Domain` or `Path` with
     /// characters a cookie attribute cannot hold or over 1024 bytes; a
@@ -277,9 +315,13 @@ impl ConfigBuilder {
         if let Some(cap) = self.absolute_lifetime {
             check_millis("absolute_lifetime", cap)?;
         }
+        if let Some(interval) = self.activity_interval {
+            check_millis("activity_interval", interval)?;
+        }
         Ok(Config {
             session_length,
             absolute_lifetime: self.absolute_lifetime,
+            activity_interval: self.activity_interval,
             cookie: self.cookie.check(session_length)?,
         })
     }

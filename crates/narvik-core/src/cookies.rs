@@ -18,7 +18,7 @@ use cookie::Cookie;
 pub use cookie::SameSite;
 
 use crate::token::TOKEN_LEN;
-use crate::{ConfigError, Timestamp, Token};
+use crate::{ConfigError, Session, Timestamp, Token};
 
 /// Narvik's default cookie name.
 pub const DEFAULT_COOKIE_NAME: &str = "narvik_session";
@@ -239,12 +239,19 @@ impl CookieSettings {
     }
 
     fn cookie_with(&self, value: String, max_age_secs: i64) -> Cookie<'static> {
+        let mut cookie = self.browser_cookie_with(value);
+        cookie.set_max_age(cookie::time::Duration::seconds(max_age_secs));
+        cookie
+    }
+
+    /// The cookie without `Max-Age` (nor `Expires`): it lasts as long as
+    /// the browser session.
+    fn browser_cookie_with(&self, value: String) -> Cookie<'static> {
         let mut builder = Cookie::build((self.name.clone(), value))
             .http_only(true)
             .secure(self.secure)
             .path(self.path.clone())
-            .same_site(self.same_site)
-            .max_age(cookie::time::Duration::seconds(max_age_secs));
+            .same_site(self.same_site);
         if let Some(domain) = &self.domain {
             builder = builder.domain(domain.clone());
         }
@@ -276,16 +283,37 @@ impl CookieSettings {
         expires_at: Timestamp,
         now: Timestamp,
     ) -> String {
-        let left_ms = expires_at
-            .as_unix_millis()
-            .saturating_sub(now.as_unix_millis());
-        let left_secs = left_ms.saturating_add(999).div_euclid(1000).max(0);
+        let left_secs = seconds_left(expires_at, now);
         if left_secs >= self.max_age_secs {
             self.create_cookie_header(token)
         } else {
             self.cookie_with(token.as_str().to_owned(), left_secs)
                 .to_string()
         }
+    }
+
+    /// See [`Config::cookie_for`](crate::Config::cookie_for).
+    pub(crate) fn cookie_for<D>(
+        &self,
+        token: &Token,
+        session: &Session<D>,
+        now: Timestamp,
+    ) -> String {
+        if !session.persistent {
+            return self
+                .browser_cookie_with(token.as_str().to_owned())
+                .to_string();
+        }
+        if session.length.is_none() {
+            return self.session_cookie_header(token, session.expires_at, now);
+        }
+        // A session with a length of its own (remember-me) keeps its
+        // cookie as long as it lives, whatever the configured Max-Age
+        // (which follows the configured length), up to the most browsers
+        // keep.
+        let left_secs = seconds_left(session.expires_at, now).min(whole_secs(MAX_COOKIE_MAX_AGE));
+        self.cookie_with(token.as_str().to_owned(), left_secs)
+            .to_string()
     }
 
     /// See [`Config::blank_cookie_header`](crate::Config::blank_cookie_header).
@@ -298,6 +326,14 @@ impl CookieSettings {
     pub(crate) fn create_blank_cookie(&self) -> Cookie<'static> {
         self.cookie_with(String::new(), 0)
     }
+}
+
+/// Whole seconds from `now` to `expires_at`, rounded up; 0 once past.
+fn seconds_left(expires_at: Timestamp, now: Timestamp) -> i64 {
+    let left_ms = expires_at
+        .as_unix_millis()
+        .saturating_sub(now.as_unix_millis());
+    left_ms.saturating_add(999).div_euclid(1000).max(0)
 }
 
 fn whole_secs(duration: Duration) -> i64 {

@@ -89,7 +89,10 @@ pub use manager::Narvik;
 #[cfg(feature = "tokio")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
 pub use purge::PurgeTask;
-pub use session::{NewSession, Session, ValidSession};
+pub use session::{
+    NewSession, ROTATED_MARKER_TTL, Session, SessionOptions, SessionUpdate, UserId, ValidSession,
+    Validation,
+};
 pub use session_id::{SESSION_ID_BYTES, SESSION_ID_LEN, SessionId};
 pub use time::{Clock, ManualClock, SystemClock, Timestamp};
 pub use token::{TOKEN_BYTES, TOKEN_LEN, Token};

@@ -1,7 +1,8 @@
 //! Where sessions live: the store traits and the stores in this crate.
 //!
 //! A store has four required operations, Narvik's `saveSession`,
-//! `fetchSession`, `updateSessionExpiry` and `deleteSession`, in
+//! `fetchSession`, `updateSessionExpiry` (here `update_session`, which
+//! also records the session lifecycle's times and data) and `deleteSession`, in
 //! [`SessionStore`]. The optional ones are capabilities, so that calling
 //! one on a store without it does not compile:
 //!
@@ -25,7 +26,7 @@
 //! use std::sync::Mutex;
 //!
 //! use narvik_core::store::SessionStore;
-//! use narvik_core::{Error, Narvik, Session, SessionId, Timestamp};
+//! use narvik_core::{Error, Narvik, Session, SessionId, SessionUpdate};
 //!
 //! #[derive(Default)]
 //! struct MapStore(Mutex<HashMap<SessionId, Session>>);
@@ -53,12 +54,12 @@
 //!         Ok(self.map()?.get(id).cloned())
 //!     }
 //!
-//!     async fn update_session_expiry(&self, id: &SessionId, expires_at: Timestamp) -> Result<(), Error> {
+//!     async fn update_session(&self, id: &SessionId, update: SessionUpdate) -> Result<bool, Error> {
 //!         // Update-only: a session deleted meanwhile stays deleted.
-//!         if let Some(session) = self.map()?.get_mut(id) {
-//!             session.expires_at = expires_at;
-//!         }
-//!         Ok(())
+//!         let mut map = self.map()?;
+//!         let Some(session) = map.get_mut(id) else { return Ok(false) };
+//!         update.apply_to(session);
+//!         Ok(true)
 //!     }
 //!
 //!     async fn delete_session(&self, id: &SessionId) -> Result<(), Error> {
@@ -82,8 +83,10 @@
 //!
 //! - `save_session` is insert-only: an existing id is
 //!   [`Error::DuplicateSessionId`] and nothing is overwritten.
-//! - `update_session_expiry` is update-only: it never re-creates a session
-//!   deleted in the meantime.
+//! - `update_session` is update-only: it never re-creates a session
+//!   deleted in the meantime, and changes only the fields it is given.
+//! - Every field of [`Session`] a store is given comes back from it
+//!   (`length`, `persistent` and the lifecycle times included).
 //! - Deleting a missing session is not an error.
 //! - A backend failure is an `Err` (use [`Error::store`]); "no session" is
 //!   only ever `Ok(None)` for a session that is really not there.
@@ -93,7 +96,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use crate::{Error, Session, SessionId, Timestamp};
+use crate::{Error, Session, SessionId, SessionUpdate, Timestamp};
 
 mod callback;
 #[cfg(feature = "json")]
@@ -134,16 +137,21 @@ pub trait SessionStore: Send + Sync {
         id: &SessionId,
     ) -> impl Future<Output = Result<Option<Session<Self::Data>>, Error>> + Send;
 
-    /// Sets an existing session's expiry. Does nothing if it is gone.
+    /// Applies `update` to an existing session: sets each field the update
+    /// has, leaves the others. Does nothing if the session is gone (never
+    /// re-creates it), and says whether it was there.
+    ///
+    /// Narvik's `updateSessionExpiry` is [`SessionUpdate::expiry`].
     ///
     /// # Errors
     ///
-    /// [`Error::Store`] if the backend fails.
-    fn update_session_expiry(
+    /// [`Error::Store`] if the backend fails; [`Error::Data`] if new data
+    /// cannot be encoded.
+    fn update_session(
         &self,
         id: &SessionId,
-        expires_at: Timestamp,
-    ) -> impl Future<Output = Result<(), Error>> + Send;
+        update: SessionUpdate<Self::Data>,
+    ) -> impl Future<Output = Result<bool, Error>> + Send;
 
     /// Deletes a session. Deleting a missing one succeeds.
     ///
@@ -219,6 +227,13 @@ pub trait PurgeableStore: Send + Sync {
     /// Deletes every session with `expires_at <= now` and returns how many
     /// it deleted. Safe to run concurrently with anything, and twice.
     ///
+    /// Except rotation markers: a session whose `rotated_at` is later than
+    /// `now - ROTATED_MARKER_TTL` stays until then (see
+    /// [`crate::ROTATED_MARKER_TTL`] and [`rotation_marker_cutoff`]), so
+    /// that a purge cannot sign out a browser with a request in flight
+    /// during a rotation. A table without rotations purges exactly as
+    /// Narvik does.
+    ///
     /// # Errors
     ///
     /// [`Error::Store`] if the backend fails.
@@ -226,6 +241,14 @@ pub trait PurgeableStore: Send + Sync {
         &self,
         now: Timestamp,
     ) -> impl Future<Output = Result<u64, Error>> + Send;
+}
+
+/// The `rotated_at` at or before which a rotation marker may be purged at
+/// `now`: stores purge a session when `expires_at <= now` and its
+/// `rotated_at` is unset or at most this.
+#[must_use]
+pub fn rotation_marker_cutoff(now: Timestamp) -> Timestamp {
+    now.saturating_sub(crate::ROTATED_MARKER_TTL)
 }
 
 /// A boxed, `Send` future, as returned by [`DynSessionStore`].
@@ -255,12 +278,12 @@ pub trait DynSessionStore<D>: Send + Sync {
         &'a self,
         id: &'a SessionId,
     ) -> BoxFuture<'a, Result<Option<Session<D>>, Error>>;
-    /// See [`SessionStore::update_session_expiry`].
-    fn update_session_expiry<'a>(
+    /// See [`SessionStore::update_session`].
+    fn update_session<'a>(
         &'a self,
         id: &'a SessionId,
-        expires_at: Timestamp,
-    ) -> BoxFuture<'a, Result<(), Error>>;
+        update: SessionUpdate<D>,
+    ) -> BoxFuture<'a, Result<bool, Error>>;
     /// See [`SessionStore::delete_session`].
     fn delete_session<'a>(&'a self, id: &'a SessionId) -> BoxFuture<'a, Result<(), Error>>;
     /// See [`SessionStore::fetch_session_now`].
@@ -296,12 +319,12 @@ where
     ) -> BoxFuture<'a, Result<Option<Session<D>>, Error>> {
         Box::pin(SessionStore::fetch_session(self, id))
     }
-    fn update_session_expiry<'a>(
+    fn update_session<'a>(
         &'a self,
         id: &'a SessionId,
-        expires_at: Timestamp,
-    ) -> BoxFuture<'a, Result<(), Error>> {
-        Box::pin(SessionStore::update_session_expiry(self, id, expires_at))
+        update: SessionUpdate<D>,
+    ) -> BoxFuture<'a, Result<bool, Error>> {
+        Box::pin(SessionStore::update_session(self, id, update))
     }
     fn delete_session<'a>(&'a self, id: &'a SessionId) -> BoxFuture<'a, Result<(), Error>> {
         Box::pin(SessionStore::delete_session(self, id))
@@ -344,12 +367,12 @@ impl<'s, D: Send + Sync + 'static> SessionStore for dyn DynSessionStore<D> + 's 
     async fn fetch_session(&self, id: &SessionId) -> Result<Option<Session<D>>, Error> {
         DynSessionStore::fetch_session(self, id).await
     }
-    async fn update_session_expiry(
+    async fn update_session(
         &self,
         id: &SessionId,
-        expires_at: Timestamp,
-    ) -> Result<(), Error> {
-        DynSessionStore::update_session_expiry(self, id, expires_at).await
+        update: SessionUpdate<D>,
+    ) -> Result<bool, Error> {
+        DynSessionStore::update_session(self, id, update).await
     }
     async fn delete_session(&self, id: &SessionId) -> Result<(), Error> {
         DynSessionStore::delete_session(self, id).await
@@ -396,12 +419,12 @@ impl<S: SessionStore + ?Sized> SessionStore for Arc<S> {
     ) -> impl Future<Output = Result<Option<Session<S::Data>>, Error>> + Send {
         (**self).fetch_session(id)
     }
-    fn update_session_expiry(
+    fn update_session(
         &self,
         id: &SessionId,
-        expires_at: Timestamp,
-    ) -> impl Future<Output = Result<(), Error>> + Send {
-        (**self).update_session_expiry(id, expires_at)
+        update: SessionUpdate<S::Data>,
+    ) -> impl Future<Output = Result<bool, Error>> + Send {
+        (**self).update_session(id, update)
     }
     fn delete_session(&self, id: &SessionId) -> impl Future<Output = Result<(), Error>> + Send {
         (**self).delete_session(id)

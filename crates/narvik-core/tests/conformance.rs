@@ -13,8 +13,8 @@ mod callback_store {
     use std::future::ready;
     use std::sync::{Arc, Mutex, MutexGuard};
 
-    use narvik_core::store::CallbackStore;
-    use narvik_core::{Error, Session, SessionId};
+    use narvik_core::store::{CallbackStore, rotation_marker_cutoff};
+    use narvik_core::{Error, Session, SessionId, SessionUpdate};
     use narvik_testkit::TestData;
 
     type Map = Arc<Mutex<HashMap<SessionId, Session<TestData>>>>;
@@ -47,6 +47,16 @@ mod callback_store {
             }))
         };
         let m = map.clone();
+        let update_session = move |(id, update): (SessionId, SessionUpdate<TestData>)| {
+            ready(lock(&m).map(|mut map| match map.get_mut(&id) {
+                Some(s) => {
+                    update.apply_to(s);
+                    true
+                }
+                None => false,
+            }))
+        };
+        let m = map.clone();
         let delete = move |id| {
             ready(lock(&m).map(|mut map| {
                 map.remove(&id);
@@ -72,11 +82,15 @@ mod callback_store {
         let purge = move |now| {
             ready(lock(&m).map(|mut map| {
                 let before = map.len();
-                map.retain(|_, s| !s.is_expired_at(now));
+                let cutoff = rotation_marker_cutoff(now);
+                map.retain(|_, s| {
+                    !s.is_expired_at(now) || s.rotated_at.is_some_and(|t| t > cutoff)
+                });
                 (before - map.len()) as u64
             }))
         };
         CallbackStore::new(save, fetch, update, delete)
+            .with_update_session(update_session)
             .with_fetch_sessions_for_user(for_user)
             .with_delete_sessions_for_user(delete_for_user)
             .with_delete_other_sessions_for_user(delete_others)

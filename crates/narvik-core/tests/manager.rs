@@ -46,13 +46,13 @@ async fn stored_session(f: &Fixture, expires_at: Timestamp) -> Token {
     let token = Token::generate().expect("os rng");
     f.probe
         .inner()
-        .save_session(&Session {
-            id: token.session_id(),
-            user_id: "u".to_owned(),
-            created_at: f.clock.now(),
+        .save_session(&Session::new(
+            token.session_id(),
+            "u",
+            f.clock.now(),
             expires_at,
-            data: (),
-        })
+            (),
+        ))
         .await
         .expect("save");
     token
@@ -110,7 +110,7 @@ async fn validate_extends_when_exactly_half_remains() {
         .expect("valid");
     assert!(valid.extended);
     assert_eq!(valid.session.expires_at, at(D));
-    assert_eq!(f.probe.calls(Op::UpdateSessionExpiry), 1);
+    assert_eq!(f.probe.calls(Op::UpdateSession), 1);
 }
 
 #[tokio::test]
@@ -125,7 +125,7 @@ async fn validate_writes_nothing_when_more_than_half_remains() {
         .expect("valid");
     assert!(!valid.extended);
     assert_eq!(valid.session.expires_at, at(D / 2 + 1));
-    assert_eq!(f.probe.calls(Op::UpdateSessionExpiry), 0);
+    assert_eq!(f.probe.calls(Op::UpdateSession), 0);
     assert_eq!(f.probe.calls(Op::DeleteSession), 0);
 }
 
@@ -157,7 +157,7 @@ async fn expired_session_is_refused_even_though_the_store_returned_it() {
             .is_none()
     );
     assert_eq!(
-        f.probe.calls(Op::UpdateSessionExpiry),
+        f.probe.calls(Op::UpdateSession),
         0,
         "an expired session was extended"
     );
@@ -189,7 +189,7 @@ async fn extension_is_persisted_and_then_not_repeated() {
         .expect("ok")
         .expect("valid");
     assert!(!again.extended, "a just-extended session is extended again");
-    assert_eq!(f.probe.calls(Op::UpdateSessionExpiry), 1);
+    assert_eq!(f.probe.calls(Op::UpdateSession), 1);
 }
 
 proptest! {
@@ -330,7 +330,7 @@ async fn delete_failure_on_expiry_is_reported() {
 async fn update_failure_on_extension_is_reported() {
     let f = fixture();
     let token = stored_session(&f, at(10)).await;
-    f.probe.fail(Op::UpdateSessionExpiry);
+    f.probe.fail(Op::UpdateSession);
     assert!(f.narvik.validate_session(token.as_str()).await.is_err());
 }
 
@@ -576,7 +576,7 @@ async fn extension_never_passes_the_absolute_lifetime() {
         .expect("ok")
         .expect("valid");
     assert!(!valid.extended);
-    assert_eq!(f.probe.calls(Op::UpdateSessionExpiry), 1);
+    assert_eq!(f.probe.calls(Op::UpdateSession), 1);
 }
 
 #[tokio::test]

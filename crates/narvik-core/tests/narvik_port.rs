@@ -14,7 +14,8 @@ use std::time::Duration;
 
 use narvik_core::store::{CallbackStore, SessionStore};
 use narvik_core::{
-    Config, Error, ManualClock, Narvik, SameSite, Session, SessionId, Timestamp, Token,
+    Config, Error, ManualClock, Narvik, SameSite, Session, SessionId, SessionUpdate, Timestamp,
+    Token,
 };
 use serde::{Deserialize, Serialize};
 
@@ -110,13 +111,13 @@ fn fetch_test_session(
             test_session_id(),
             "fetch must be given the hashed token"
         );
-        ready(Ok(Some(Session {
+        ready(Ok(Some(Session::new(
             id,
-            user_id: "testUserId".to_owned(),
-            created_at: Timestamp::from_unix_millis(NOW - DAY.as_millis() as i64),
+            "testUserId",
+            Timestamp::from_unix_millis(NOW - DAY.as_millis() as i64),
             expires_at,
-            data: (),
-        })))
+            (),
+        ))))
     }
 }
 
@@ -284,13 +285,13 @@ async fn unset_optional_callbacks_throw_errors() {
 }
 
 fn listed_session(n: u8) -> Session {
-    Session {
-        id: SessionId::from_bytes([n; 32]),
-        user_id: "user-id".to_owned(),
-        created_at: Timestamp::from_unix_millis(NOW),
-        expires_at: Timestamp::from_unix_millis(NOW + 1000),
-        data: (),
-    }
+    Session::new(
+        SessionId::from_bytes([n; 32]),
+        "user-id",
+        Timestamp::from_unix_millis(NOW),
+        Timestamp::from_unix_millis(NOW + 1000),
+        (),
+    )
 }
 
 #[tokio::test]
@@ -490,7 +491,10 @@ async fn adapter_validate_basic_functions_fetch_delete_for_user_and_purge() {
     assert_eq!(Some(valid.session.clone()), stored);
     narvik
         .store()
-        .update_session_expiry(&valid.session.id, clock.now_plus(DAY))
+        .update_session(
+            &valid.session.id,
+            SessionUpdate::expiry(clock.now_plus(DAY)),
+        )
         .await
         .expect("update");
     let revalidated = narvik
@@ -539,9 +543,9 @@ async fn adapter_validate_basic_functions_fetch_delete_for_user_and_purge() {
     assert_eq!(adapter.number_of_sessions(), 3);
     narvik
         .store()
-        .update_session_expiry(
+        .update_session(
             &to_expire.session.id,
-            Timestamp::from_unix_millis(NOW - 1000),
+            SessionUpdate::expiry(Timestamp::from_unix_millis(NOW - 1000)),
         )
         .await
         .expect("update");

@@ -26,13 +26,13 @@ async fn past_the_first_run() {
 }
 
 fn session(expires_at: Timestamp) -> Session {
-    Session {
-        id: Token::generate().expect("os rng").session_id(),
-        user_id: "user-1".to_owned(),
-        created_at: Timestamp::from_unix_millis(0),
+    Session::new(
+        Token::generate().expect("os rng").session_id(),
+        "user-1",
+        Timestamp::from_unix_millis(0),
         expires_at,
-        data: (),
-    }
+        (),
+    )
 }
 
 /// Records the `now` of every purge; fails each one while `failing` is

@@ -16,13 +16,13 @@ use support::{Raw, Target, runtime, test_store};
 const HOUR: Duration = Duration::from_secs(3600);
 
 fn session(user: &str, expires_at: Timestamp) -> Session<TestData> {
-    Session {
-        id: Token::generate().expect("os rng").session_id(),
-        user_id: user.to_owned(),
-        created_at: Timestamp::now(),
+    Session::new(
+        Token::generate().expect("os rng").session_id(),
+        user,
+        Timestamp::now(),
         expires_at,
-        data: TestData::default(),
-    }
+        TestData::default(),
+    )
 }
 
 fn pexpiretime(key: &str) -> redis::Cmd {
@@ -69,7 +69,7 @@ async fn session_key_expires_at_expires_at_and_index_follows(target: Target) {
     // Extension moves the key's expiry, the index score and the index's expiry.
     let extended = Timestamp::now() + 3 * HOUR;
     store
-        .update_session_expiry(&s.id, extended)
+        .update_session(&s.id, narvik_core::SessionUpdate::expiry(extended))
         .await
         .expect("update");
     let at: i64 = raw.query(&pexpiretime(&skey)).await;
@@ -93,7 +93,7 @@ async fn session_key_expires_at_expires_at_and_index_follows(target: Target) {
     // Deleted, then "extended": nothing comes back, key or index entry.
     store.delete_session(&s.id).await.expect("delete");
     store
-        .update_session_expiry(&s.id, extended + HOUR)
+        .update_session(&s.id, narvik_core::SessionUpdate::expiry(extended + HOUR))
         .await
         .expect("update of a gone session");
     let exists: i64 = raw.query(redis::cmd("EXISTS").arg(&skey)).await;
@@ -385,7 +385,10 @@ async fn every_change_moves_key_and_index_together(target: Target) {
                     let s = session(user, Timestamp::now() + HOUR);
                     store.save_session(&s).await.expect("save");
                     store
-                        .update_session_expiry(&s.id, Timestamp::now() + 2 * HOUR)
+                        .update_session(
+                            &s.id,
+                            narvik_core::SessionUpdate::expiry(Timestamp::now() + 2 * HOUR),
+                        )
                         .await
                         .expect("extend");
                     match (w + round) % 8 {

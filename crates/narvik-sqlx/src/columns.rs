@@ -31,13 +31,13 @@ where
         .try_get("expires_at")
         .map_err(|e| Error::store("read expires_at column", e))?;
     let data: &str = row.try_get("data").map_err(|e| Error::data(id, e))?;
-    Ok(Session {
+    Ok(Session::new(
         id,
         user_id,
-        created_at: DB::from_time(created_at)?,
-        expires_at: DB::from_time(expires_at)?,
-        data: decode_data(id, data)?,
-    })
+        DB::from_time(created_at)?,
+        DB::from_time(expires_at)?,
+        decode_data(id, data)?,
+    ))
 }
 
 /// A session id read back from the `id` column.

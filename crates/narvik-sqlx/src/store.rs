@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use narvik_core::store::{PurgeableStore, SessionStore, UserSessionStore};
-use narvik_core::{Error, Session, SessionId, Timestamp};
+use narvik_core::{Error, Session, SessionId, SessionUpdate, Timestamp};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use sqlx::pool::PoolOptions;
@@ -428,11 +428,18 @@ where
         .transpose()
     }
 
-    async fn update_session_expiry(
+    async fn update_session(
         &self,
         id: &SessionId,
-        expires_at: Timestamp,
-    ) -> Result<(), Error> {
+        update: SessionUpdate<D>,
+    ) -> Result<bool, Error> {
+        // The lifecycle's columns arrive with the next schema version.
+        if !update.is_expiry_only() {
+            return Err(Error::NotSupported("update_session: lifecycle columns"));
+        }
+        let Some(expires_at) = update.expires_at else {
+            return Ok(true);
+        };
         let expires_at = DB::to_time(expires_at, "update session expiry: out of range")?;
         let mut hex = [0u8; 64];
         let query = sqlx::query(self.sql.update_expiry.clone())
@@ -440,7 +447,7 @@ where
             .bind(id.encode_hex(&mut hex));
         self.execute(self.call("update session expiry"), query)
             .await
-            .map(drop)
+            .map(|done| DB::rows_affected(&done) > 0)
     }
 
     async fn delete_session(&self, id: &SessionId) -> Result<(), Error> {

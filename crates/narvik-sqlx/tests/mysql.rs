@@ -219,7 +219,10 @@ async fn a_lock_wait_timeout_is_an_error_not_a_lost_update() {
         .await
         .expect("lock");
     match store
-        .update_session_expiry(&s.id, Timestamp::now() + 2 * HOUR)
+        .update_session(
+            &s.id,
+            narvik_core::SessionUpdate::expiry(Timestamp::now() + 2 * HOUR),
+        )
         .await
     {
         Err(e @ Error::Store { .. }) => {

@@ -214,7 +214,9 @@ async fn many_concurrent_writers_never_see_database_is_locked() {
                 for i in 0..40 {
                     let s = session(&user, now + HOUR, TestData::default());
                     store.save_session(&s).await?;
-                    store.update_session_expiry(&s.id, now + 2 * HOUR).await?;
+                    store
+                        .update_session(&s.id, narvik_core::SessionUpdate::expiry(now + 2 * HOUR))
+                        .await?;
                     if store.fetch_session(&s.id).await?.is_none() {
                         panic!("a saved session is missing");
                     }

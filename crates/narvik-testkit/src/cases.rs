@@ -163,13 +163,13 @@ fn data(label: &str) -> TestData {
 
 fn session(user_id: &str, expires_at: Timestamp) -> Session<TestData> {
     let created_at = now();
-    Session {
-        id: Token::generate().expect("os rng").session_id(),
-        user_id: user_id.to_owned(),
+    Session::new(
+        Token::generate().expect("os rng").session_id(),
+        user_id,
         created_at,
         expires_at,
-        data: data(user_id),
-    }
+        data(user_id),
+    )
 }
 
 async fn save<S: TestSessionStore>(store: &S, session: &Session<TestData>) {

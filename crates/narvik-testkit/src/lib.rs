@@ -52,7 +52,7 @@
 //! use std::sync::{Mutex, MutexGuard};
 //!
 //! use narvik_core::store::SessionStore;
-//! use narvik_core::{Error, Session, SessionId, Timestamp};
+//! use narvik_core::{Error, Session, SessionId, SessionUpdate};
 //! use narvik_testkit::TestData;
 //!
 //! #[derive(Default)]
@@ -80,11 +80,15 @@
 //!         Ok(self.map()?.get(id).cloned())
 //!     }
 //!
-//!     async fn update_session_expiry(&self, id: &SessionId, expires_at: Timestamp) -> Result<(), Error> {
-//!         if let Some(session) = self.map()?.get_mut(id) {
-//!             session.expires_at = expires_at;
-//!         }
-//!         Ok(())
+//!     async fn update_session(
+//!         &self,
+//!         id: &SessionId,
+//!         update: SessionUpdate<TestData>,
+//!     ) -> Result<bool, Error> {
+//!         let mut map = self.map()?;
+//!         let Some(session) = map.get_mut(id) else { return Ok(false) };
+//!         update.apply_to(session);
+//!         Ok(true)
 //!     }
 //!
 //!     async fn delete_session(&self, id: &SessionId) -> Result<(), Error> {

@@ -100,7 +100,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
 use narvik_core::store::{BoxFuture, PurgeableStore, SessionStore, UserSessionStore};
-use narvik_core::{Error, Session, SessionId, Timestamp};
+use narvik_core::{Error, Session, SessionId, SessionUpdate, Timestamp};
 
 /// The message of the error behind every [`injected_failure`], for tests
 /// that look for it in logs or responses.
@@ -127,7 +127,7 @@ pub enum Op {
     /// [`SessionStore::fetch_session`].
     FetchSession,
     /// [`SessionStore::update_session_expiry`].
-    UpdateSessionExpiry,
+    UpdateSession,
     /// [`SessionStore::delete_session`].
     DeleteSession,
     /// [`UserSessionStore::fetch_sessions_for_user`].
@@ -145,7 +145,7 @@ impl Op {
     pub const ALL: [Self; 8] = [
         Self::SaveSession,
         Self::FetchSession,
-        Self::UpdateSessionExpiry,
+        Self::UpdateSession,
         Self::DeleteSession,
         Self::FetchSessionsForUser,
         Self::DeleteSessionsForUser,
@@ -159,7 +159,7 @@ impl Op {
         match self {
             Self::SaveSession => "save_session",
             Self::FetchSession => "fetch_session",
-            Self::UpdateSessionExpiry => "update_session_expiry",
+            Self::UpdateSession => "update_session",
             Self::DeleteSession => "delete_session",
             Self::FetchSessionsForUser => "fetch_sessions_for_user",
             Self::DeleteSessionsForUser => "delete_sessions_for_user",
@@ -194,12 +194,22 @@ pub enum Call<'a, D> {
         /// The session asked for.
         id: &'a SessionId,
     },
-    /// [`SessionStore::update_session_expiry`].
-    UpdateSessionExpiry {
-        /// The session to extend.
+    /// [`SessionStore::update_session`].
+    UpdateSession {
+        /// The session to update.
         id: &'a SessionId,
-        /// Its new expiry.
-        expires_at: Timestamp,
+        /// The new expiry, if the update has one (an extension, or a
+        /// rotation's end of the old session).
+        expires_at: Option<Timestamp>,
+        /// The activity recorded, if any.
+        last_active_at: Option<Timestamp>,
+        /// The re-authentication recorded, if any.
+        reauthenticated_at: Option<Timestamp>,
+        /// The rotation recorded, if any.
+        rotated_at: Option<Timestamp>,
+        /// Whether the update replaces the data (which the call does not
+        /// lend: the inner store takes it).
+        replaces_data: bool,
     },
     /// [`SessionStore::delete_session`].
     DeleteSession {
@@ -247,7 +257,7 @@ impl<'a, D> Call<'a, D> {
         match self {
             Self::SaveSession { .. } => Op::SaveSession,
             Self::FetchSession { .. } => Op::FetchSession,
-            Self::UpdateSessionExpiry { .. } => Op::UpdateSessionExpiry,
+            Self::UpdateSession { .. } => Op::UpdateSession,
             Self::DeleteSession { .. } => Op::DeleteSession,
             Self::FetchSessionsForUser { .. } => Op::FetchSessionsForUser,
             Self::DeleteSessionsForUser { .. } => Op::DeleteSessionsForUser,
@@ -263,7 +273,7 @@ impl<'a, D> Call<'a, D> {
         match *self {
             Self::SaveSession { session } => Some(&session.id),
             Self::FetchSession { id }
-            | Self::UpdateSessionExpiry { id, .. }
+            | Self::UpdateSession { id, .. }
             | Self::DeleteSession { id } => Some(id),
             Self::DeleteOtherSessionsForUser { keep, .. } => Some(keep),
             Self::FetchSessionsForUser { .. }
@@ -278,9 +288,12 @@ impl<'a, D> Call<'a, D> {
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum Reply<'r, D> {
-    /// The answer of an operation that returns nothing: save, update,
-    /// delete, and the per-user deletes.
+    /// The answer of an operation that returns nothing: save, delete, and
+    /// the per-user deletes.
     Done(&'r mut Result<(), Error>),
+    /// The answer of [`SessionStore::update_session`]: whether the session
+    /// was there.
+    Found(&'r mut Result<bool, Error>),
     /// The answer of [`SessionStore::fetch_session`].
     Session(&'r mut Result<Option<Session<D>>, Error>),
     /// The answer of [`UserSessionStore::fetch_sessions_for_user`].
@@ -296,6 +309,7 @@ impl<D> Reply<'_, D> {
     pub fn set_error(self, error: Error) {
         match self {
             Self::Done(result) => *result = Err(error),
+            Self::Found(result) => *result = Err(error),
             Self::Session(result) => *result = Err(error),
             Self::Sessions(result) => *result = Err(error),
             Self::Purged(result) => *result = Err(error),
@@ -526,9 +540,9 @@ impl<S: SessionStore + 'static> Wrapped<S> {
     ///
     /// # tokio::runtime::Builder::new_current_thread().build().expect("runtime").block_on(async {
     /// let store = Wrapped::new(MemoryStore::<()>::new());
-    /// store.before(Op::UpdateSessionExpiry, |inner, call| {
+    /// store.before(Op::UpdateSession, |inner, call| {
     ///     Box::pin(async move {
-    ///         if let Call::UpdateSessionExpiry { id, .. } = call {
+    ///         if let Call::UpdateSession { id, .. } = call {
     ///             inner.delete_session(id).await?;
     ///         }
     ///         Ok(())
@@ -539,7 +553,7 @@ impl<S: SessionStore + 'static> Wrapped<S> {
     /// let created = narvik.create_session("ada", ()).await?;
     /// clock.advance(narvik.config().session_length() / 2 + Duration::from_millis(1));
     /// narvik.validate_session(created.token.as_str()).await?;
-    /// assert_eq!(store.calls(Op::UpdateSessionExpiry), 1, "the validation extended");
+    /// assert_eq!(store.calls(Op::UpdateSession), 1, "the validation extended");
     /// assert!(store.inner().is_empty(), "the extension brought the session back");
     /// # Ok::<(), Error>(())
     /// # }).expect("the example");
@@ -703,18 +717,21 @@ impl<S: SessionStore + 'static> SessionStore for Wrapped<S> {
         Some(result)
     }
 
-    async fn update_session_expiry(
+    async fn update_session(
         &self,
         id: &SessionId,
-        expires_at: Timestamp,
-    ) -> Result<(), Error> {
-        let call = Call::UpdateSessionExpiry { id, expires_at };
-        self.run(
-            call,
-            |r| Reply::Done(r),
-            |s| s.update_session_expiry(id, expires_at),
-        )
-        .await
+        update: SessionUpdate<S::Data>,
+    ) -> Result<bool, Error> {
+        let call = Call::UpdateSession {
+            id,
+            expires_at: update.expires_at,
+            last_active_at: update.last_active_at,
+            reauthenticated_at: update.reauthenticated_at,
+            rotated_at: update.rotated_at,
+            replaces_data: update.data.is_some(),
+        };
+        self.run(call, |r| Reply::Found(r), |s| s.update_session(id, update))
+            .await
     }
 
     async fn delete_session(&self, id: &SessionId) -> Result<(), Error> {

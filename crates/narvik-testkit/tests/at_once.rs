@@ -52,7 +52,7 @@ impl Side {
         let answer = answer.expect("no store error");
         (
             answer.map(|v| (v.session.created_at, v.session.expires_at, v.extended)),
-            self.store.calls(Op::UpdateSessionExpiry),
+            self.store.calls(Op::UpdateSession),
             self.store.calls(Op::DeleteSession),
             self.store.inner().len(),
         )
@@ -73,8 +73,8 @@ fn agree(config: &Config, steps: &[Duration]) {
         let token = layer.token.as_str();
         let answer = match layer.narvik.validate_session_now(token) {
             Some(answer) => {
-                let writes = layer.store.calls(Op::UpdateSessionExpiry)
-                    + layer.store.calls(Op::DeleteSession);
+                let writes =
+                    layer.store.calls(Op::UpdateSession) + layer.store.calls(Op::DeleteSession);
                 assert_eq!(
                     writes,
                     expected.1 + expected.2,

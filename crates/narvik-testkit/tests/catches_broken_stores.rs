@@ -8,8 +8,8 @@ use std::future::ready;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use narvik_core::store::{CallbackStore, MemoryStore, SessionStore};
-use narvik_core::{Error, Session, SessionId, Timestamp};
+use narvik_core::store::{CallbackStore, MemoryStore, SessionStore, rotation_marker_cutoff};
+use narvik_core::{Error, Session, SessionId, SessionUpdate, Timestamp};
 use narvik_testkit::wrap::{Call, Op, Reply, Wrapped};
 use narvik_testkit::{TestData, cases, run_case};
 
@@ -37,6 +37,7 @@ type Map = Arc<Mutex<HashMap<SessionId, Session<TestData>>>>;
 
 fn flawed(flaw: Flaw) -> CallbackStore<TestData> {
     let map = Map::default();
+    let i = map.clone();
     let (a, b, c, d, e, f, g, h) = (
         map.clone(),
         map.clone(),
@@ -70,13 +71,13 @@ fn flawed(flaw: Flaw) -> CallbackStore<TestData> {
                 None if flaw == Flaw::UpdateUpserts => {
                     map.insert(
                         id,
-                        Session {
+                        Session::new(
                             id,
-                            user_id: String::new(),
-                            created_at: expires_at,
+                            String::new(),
                             expires_at,
-                            data: TestData::default(),
-                        },
+                            expires_at,
+                            TestData::default(),
+                        ),
                     );
                 }
                 None => {}
@@ -88,6 +89,23 @@ fn flawed(flaw: Flaw) -> CallbackStore<TestData> {
             ready(Ok(()))
         },
     )
+    .with_update_session(move |(id, update): (SessionId, SessionUpdate<TestData>)| {
+        let mut map = i.lock().expect("lock");
+        match map.get_mut(&id) {
+            Some(s) => {
+                update.apply_to(s);
+                ready(Ok(true))
+            }
+            None if flaw == Flaw::UpdateUpserts => {
+                let at = update.expires_at.unwrap_or(Timestamp::from_unix_millis(0));
+                let mut s = Session::new(id, String::new(), at, at, TestData::default());
+                update.apply_to(&mut s);
+                map.insert(id, s);
+                ready(Ok(true))
+            }
+            None => ready(Ok(false)),
+        }
+    })
     .with_fetch_sessions_for_user(move |user: String| {
         let map = e.lock().expect("lock");
         ready(Ok(map
@@ -114,10 +132,14 @@ fn flawed(flaw: Flaw) -> CallbackStore<TestData> {
     .with_delete_all_expired_sessions(move |now| {
         let mut map = h.lock().expect("lock");
         let before = map.len();
+        let marker = |s: &Session<TestData>| {
+            s.rotated_at
+                .is_some_and(|t| t > rotation_marker_cutoff(now))
+        };
         if flaw == Flaw::PurgeUsesStrictBoundary {
-            map.retain(|_, s| s.expires_at >= now);
+            map.retain(|_, s| s.expires_at >= now || marker(s));
         } else {
-            map.retain(|_, s| s.expires_at > now);
+            map.retain(|_, s| s.expires_at > now || marker(s));
         }
         ready(Ok((before - map.len()) as u64))
     })
@@ -227,27 +249,26 @@ impl SessionStore for SessionOnly {
         Ok(self.map().get(id).cloned())
     }
 
-    async fn update_session_expiry(
+    async fn update_session(
         &self,
         id: &SessionId,
-        expires_at: Timestamp,
-    ) -> Result<(), Error> {
+        update: SessionUpdate<TestData>,
+    ) -> Result<bool, Error> {
         let mut map = self.map();
         match map.get_mut(id) {
-            Some(s) => s.expires_at = expires_at,
-            None if self.flaw == Some(SessionFlaw::UpdateUpserts) => {
-                let s = Session {
-                    id: *id,
-                    user_id: String::new(),
-                    created_at: expires_at,
-                    expires_at,
-                    data: TestData::default(),
-                };
-                map.insert(*id, s);
+            Some(s) => {
+                update.apply_to(s);
+                Ok(true)
             }
-            None => {}
+            None if self.flaw == Some(SessionFlaw::UpdateUpserts) => {
+                let at = update.expires_at.unwrap_or(Timestamp::from_unix_millis(0));
+                let mut s = Session::new(*id, String::new(), at, at, TestData::default());
+                update.apply_to(&mut s);
+                map.insert(*id, s);
+                Ok(true)
+            }
+            None => Ok(false),
         }
-        Ok(())
     }
 
     async fn delete_session(&self, id: &SessionId) -> Result<(), Error> {

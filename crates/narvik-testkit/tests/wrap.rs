@@ -69,7 +69,7 @@ fn a_fetch_fault_fails_the_lookup_at_once_too() {
 fn a_fault_on_another_operation_leaves_the_lookup_alone() {
     let store = Store::default();
     let (narvik, _, token) = signed_in(&store);
-    store.fail(Op::UpdateSessionExpiry).fail(Op::DeleteSession);
+    store.fail(Op::UpdateSession).fail(Op::DeleteSession);
     assert!(matches!(
         narvik.validate_session_now(token.as_str()),
         Some(Ok(Some(_)))
@@ -162,5 +162,5 @@ fn a_validation_that_writes_looks_up_at_once_then_again_while_waiting() {
     assert!(valid.extended);
     assert_eq!(store.calls(Op::FetchSession), 2);
     assert_eq!(store.answered_at_once(), 1);
-    assert_eq!(store.calls(Op::UpdateSessionExpiry), 1);
+    assert_eq!(store.calls(Op::UpdateSession), 1);
 }

@@ -4,7 +4,7 @@ use std::future::Future;
 use std::sync::Arc;
 
 use super::{BoxFuture, PurgeableStore, SessionStore, UserSessionStore};
-use crate::{Error, Session, SessionId, Timestamp};
+use crate::{Error, Session, SessionId, SessionUpdate, Timestamp};
 
 type Callback<A, T> = Arc<dyn Fn(A) -> BoxFuture<'static, Result<T, Error>> + Send + Sync>;
 
@@ -87,6 +87,7 @@ pub struct CallbackStore<D = ()> {
     save_session: Callback<Session<D>, ()>,
     fetch_session: Callback<SessionId, Option<Session<D>>>,
     update_session_expiry: Callback<(SessionId, Timestamp), ()>,
+    update_session: Option<Callback<(SessionId, SessionUpdate<D>), bool>>,
     delete_session: Callback<SessionId, ()>,
     fetch_sessions_for_user: Option<Callback<String, Vec<Session<D>>>>,
     delete_sessions_for_user: Option<Callback<String, ()>>,
@@ -100,6 +101,7 @@ impl<D> Clone for CallbackStore<D> {
             save_session: Arc::clone(&self.save_session),
             fetch_session: Arc::clone(&self.fetch_session),
             update_session_expiry: Arc::clone(&self.update_session_expiry),
+            update_session: self.update_session.clone(),
             delete_session: Arc::clone(&self.delete_session),
             fetch_sessions_for_user: self.fetch_sessions_for_user.clone(),
             delete_sessions_for_user: self.delete_sessions_for_user.clone(),
@@ -112,6 +114,7 @@ impl<D> Clone for CallbackStore<D> {
 impl<D> std::fmt::Debug for CallbackStore<D> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("CallbackStore")
+            .field("update_session", &self.update_session.is_some())
             .field(
                 "fetch_sessions_for_user",
                 &self.fetch_sessions_for_user.is_some(),
@@ -156,12 +159,34 @@ impl<D: Send + Sync + 'static> CallbackStore<D> {
             save_session: boxed(save_session),
             fetch_session: boxed(fetch_session),
             update_session_expiry: boxed(update_session_expiry),
+            update_session: None,
             delete_session: boxed(delete_session),
             fetch_sessions_for_user: None,
             delete_sessions_for_user: None,
             delete_other_sessions_for_user: None,
             delete_all_expired_sessions: None,
         }
+    }
+
+    /// Adds the callback for the session lifecycle's updates (not in
+    /// Narvik), given `(id, update)`: it must set each field the update
+    /// has (see [`SessionUpdate::apply_to`]), never create a session, and
+    /// return whether the session was there. With it, it takes every
+    /// update, extensions included, and the `updateSessionExpiry` callback
+    /// is no longer called.
+    ///
+    /// Without it, an update of the expiry alone goes to
+    /// `updateSessionExpiry` (counted as found, as Narvik cannot tell), and
+    /// any other update (activity, re-authentication, rotation, data) is
+    /// [`Error::NotSupported`].
+    #[must_use]
+    pub fn with_update_session<F, Fut>(mut self, f: F) -> Self
+    where
+        F: Fn((SessionId, SessionUpdate<D>)) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<bool, Error>> + Send + 'static,
+    {
+        self.update_session = Some(boxed(f));
+        self
     }
 
     /// Adds Narvik's optional `fetchSessionsForUser` callback.
@@ -241,12 +266,24 @@ impl<D: Clone + Send + Sync + 'static> SessionStore for CallbackStore<D> {
         (self.fetch_session)(*id)
     }
 
-    fn update_session_expiry(
+    fn update_session(
         &self,
         id: &SessionId,
-        expires_at: Timestamp,
-    ) -> impl Future<Output = Result<(), Error>> + Send {
-        (self.update_session_expiry)((*id, expires_at))
+        update: SessionUpdate<D>,
+    ) -> impl Future<Output = Result<bool, Error>> + Send {
+        if let Some(f) = &self.update_session {
+            return f((*id, update));
+        }
+        match update.expires_at {
+            Some(expires_at) if update.is_expiry_only() => {
+                let expiry = (self.update_session_expiry)((*id, expires_at));
+                Box::pin(async move { expiry.await.map(|()| true) })
+            }
+            None if update.is_expiry_only() => Box::pin(std::future::ready(Ok(true))),
+            _ => Box::pin(std::future::ready(Err(Error::NotSupported(
+                "updateSession",
+            )))),
+        }
     }
 
     fn delete_session(&self, id: &SessionId) -> impl Future<Output = Result<(), Error>> + Send {

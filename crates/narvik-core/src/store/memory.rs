@@ -4,11 +4,12 @@ use std::collections::{HashMap, hash_map};
 use std::hash::{BuildHasher, BuildHasherDefault, Hasher, RandomState};
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::time::Duration;
 
 use super::{PurgeableStore, SessionStore, UserSessionStore};
 use crate::session_id::ct_eq;
 
-use crate::{Error, Session, SessionId, Timestamp};
+use crate::{Error, Session, SessionId, SessionUpdate, Timestamp, UserId};
 
 /// Shards of each map. A power of two well above the core counts this runs
 /// on, so that 64 tasks rarely meet on one lock.
@@ -120,7 +121,35 @@ struct Entry<D> {
     created_at: i64,
     /// Atomic so that extension needs only the shard's read lock.
     expires_at: AtomicI64,
+    /// The lifecycle's times, atomic for the same reason; [`NO_TIME`] for
+    /// none.
+    last_active_at: AtomicI64,
+    reauthenticated_at: AtomicI64,
+    rotated_at: AtomicI64,
+    length: Option<Duration>,
+    persistent: bool,
     data: D,
+}
+
+/// An unset lifecycle time in an [`Entry`]. No session is created in the
+/// year -292 million, so the value is free.
+const NO_TIME: i64 = i64::MIN;
+
+fn time_cell(t: Option<Timestamp>) -> AtomicI64 {
+    AtomicI64::new(t.map_or(NO_TIME, Timestamp::as_unix_millis))
+}
+
+fn load_time(cell: &AtomicI64) -> Option<Timestamp> {
+    match cell.load(Ordering::Acquire) {
+        NO_TIME => None,
+        t => Some(Timestamp::from_unix_millis(t)),
+    }
+}
+
+fn store_time(cell: &AtomicI64, t: Option<Timestamp>) {
+    if let Some(t) = t {
+        cell.store(t.as_unix_millis(), Ordering::Release);
+    }
 }
 
 /// Session ids are SHA-256 digests: uniformly distributed, and chosen by
@@ -279,15 +308,34 @@ impl UserSessions {
     }
 }
 
+impl<D> Entry<D> {
+    /// Applies an update's times (everything but the data).
+    fn set_times(&self, update: &SessionUpdate<D>) {
+        if let Some(t) = update.expires_at {
+            self.expires_at.store(t.as_unix_millis(), Ordering::Release);
+        }
+        store_time(&self.last_active_at, update.last_active_at);
+        store_time(&self.reauthenticated_at, update.reauthenticated_at);
+        store_time(&self.rotated_at, update.rotated_at);
+    }
+}
+
 impl<D: Clone> Entry<D> {
     fn to_session(&self, key: Key) -> Session<D> {
-        Session {
-            id: join(key, &self.tail),
-            user_id: self.user_id.as_ref().to_owned(),
-            created_at: Timestamp::from_unix_millis(self.created_at),
-            expires_at: Timestamp::from_unix_millis(self.expires_at.load(Ordering::Acquire)),
-            data: self.data.clone(),
-        }
+        let mut session = Session::new(
+            join(key, &self.tail),
+            // A reference count, not a copy of the id.
+            UserId::from(Arc::clone(&self.user_id)),
+            Timestamp::from_unix_millis(self.created_at),
+            Timestamp::from_unix_millis(self.expires_at.load(Ordering::Acquire)),
+            self.data.clone(),
+        );
+        session.length = self.length;
+        session.persistent = self.persistent;
+        session.last_active_at = load_time(&self.last_active_at);
+        session.reauthenticated_at = load_time(&self.reauthenticated_at);
+        session.rotated_at = load_time(&self.rotated_at);
+        session
     }
 }
 
@@ -322,6 +370,11 @@ impl<D: Clone + Send + Sync + 'static> SessionStore for MemoryStore<D> {
                     user_id: Arc::clone(&user_id),
                     created_at: session.created_at.as_unix_millis(),
                     expires_at: AtomicI64::new(session.expires_at.as_unix_millis()),
+                    last_active_at: time_cell(session.last_active_at),
+                    reauthenticated_at: time_cell(session.reauthenticated_at),
+                    rotated_at: time_cell(session.rotated_at),
+                    length: session.length,
+                    persistent: session.persistent,
                     data: session.data.clone(),
                 });
             }
@@ -343,21 +396,30 @@ impl<D: Clone + Send + Sync + 'static> SessionStore for MemoryStore<D> {
         Some(Ok(self.lookup(id)))
     }
 
-    async fn update_session_expiry(
+    async fn update_session(
         &self,
         id: &SessionId,
-        expires_at: Timestamp,
-    ) -> Result<(), Error> {
+        update: SessionUpdate<D>,
+    ) -> Result<bool, Error> {
         let (key, tail) = split(id);
-        if let Some(entry) = read(self.session_shard(key))
-            .get(&key)
-            .filter(|e| ct_eq(&e.tail, &tail))
-        {
-            entry
-                .expires_at
-                .store(expires_at.as_unix_millis(), Ordering::Release);
+        if update.data.is_none() {
+            // Times only (extension, activity): the shard's read lock.
+            let shard = read(self.session_shard(key));
+            let Some(entry) = shard.get(&key).filter(|e| ct_eq(&e.tail, &tail)) else {
+                return Ok(false);
+            };
+            entry.set_times(&update);
+            return Ok(true);
         }
-        Ok(())
+        let mut shard = write(self.session_shard(key));
+        let Some(entry) = shard.get_mut(&key).filter(|e| ct_eq(&e.tail, &tail)) else {
+            return Ok(false);
+        };
+        entry.set_times(&update);
+        if let Some(data) = update.data {
+            entry.data = data;
+        }
+        Ok(true)
     }
 
     async fn delete_session(&self, id: &SessionId) -> Result<(), Error> {
@@ -425,8 +487,13 @@ impl<D: Clone + Send + Sync + 'static> UserSessionStore for MemoryStore<D> {
 
 impl<D: Send + Sync> PurgeableStore for MemoryStore<D> {
     async fn delete_all_expired_sessions(&self, now: Timestamp) -> Result<u64, Error> {
+        let cutoff = super::rotation_marker_cutoff(now).as_unix_millis();
         let now = now.as_unix_millis();
-        let is_expired = |e: &Entry<D>| e.expires_at.load(Ordering::Acquire) <= now;
+        // A rotation marker stays until its time is up, whatever its expiry.
+        let is_expired = |e: &Entry<D>| {
+            e.expires_at.load(Ordering::Acquire) <= now
+                && e.rotated_at.load(Ordering::Acquire) <= cutoff
+        };
         let mut removed = 0;
         for shard in &self.inner.sessions {
             // Collect under a read lock, then delete one by one through the
@@ -451,13 +518,13 @@ mod tests {
     use super::*;
 
     fn session(user: &str, n: u8, expires: i64) -> Session<()> {
-        Session {
-            id: SessionId::from_bytes([n; 32]),
-            user_id: user.to_owned(),
-            created_at: Timestamp::from_unix_millis(0),
-            expires_at: Timestamp::from_unix_millis(expires),
-            data: (),
-        }
+        Session::new(
+            SessionId::from_bytes([n; 32]),
+            user,
+            Timestamp::from_unix_millis(0),
+            Timestamp::from_unix_millis(expires),
+            (),
+        )
     }
 
     fn index_len(store: &MemoryStore, user: &str) -> Option<usize> {
@@ -565,7 +632,10 @@ mod tests {
             Err(Error::DuplicateSessionId(id)) if id == other
         ));
         store
-            .update_session_expiry(&other, Timestamp::from_unix_millis(99))
+            .update_session(
+                &other,
+                SessionUpdate::expiry(Timestamp::from_unix_millis(99)),
+            )
             .await
             .expect("update");
         store.delete_session(&other).await.expect("delete");

@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use futures_util::future::try_join_all;
 use narvik_core::store::{PurgeableStore, SessionStore, UserSessionStore};
-use narvik_core::{Error, SESSION_ID_LEN, Session, SessionId, Timestamp};
+use narvik_core::{Error, SESSION_ID_LEN, Session, SessionId, SessionUpdate, Timestamp};
 use redis::RedisError;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -413,17 +413,24 @@ where
     /// index first in a cluster. Nothing is done to a key that is gone: a
     /// session deleted meanwhile stays deleted, and its index entry is not
     /// brought back.
-    async fn update_session_expiry(
+    async fn update_session(
         &self,
         id: &SessionId,
-        expires_at: Timestamp,
-    ) -> Result<(), Error> {
+        update: SessionUpdate<D>,
+    ) -> Result<bool, Error> {
         const CONTEXT: &str = "update session expiry";
+        // The lifecycle's fields arrive with the next value layout.
+        if !update.is_expiry_only() {
+            return Err(Error::NotSupported("update_session: lifecycle fields"));
+        }
         let key = self.keys.session(id);
         let mut conn = self.conn.clone();
         let value = conn.get(key.clone()).await.map_err(store_error(CONTEXT))?;
         let Some(value) = value else {
-            return Ok(());
+            return Ok(false);
+        };
+        let Some(expires_at) = update.expires_at else {
+            return Ok(true);
         };
         let entry = Entry {
             index_key: self.keys.user(&decode_owner(id, &value)?),
@@ -442,7 +449,7 @@ where
             // something other than this store rewrote the key.
             return Err(Error::data(*id, BAD_HEAD));
         }
-        Ok(())
+        Ok(extended > 0)
     }
 
     /// Reads the owner (to name the index), then deletes the key and its

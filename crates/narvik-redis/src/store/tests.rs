@@ -45,13 +45,13 @@ fn an_extension_after_a_delete_creates_nothing_on_either_path() {
             .expect("connect to the test Redis");
         let mut outcomes = Vec::new();
         for (path, ordered) in [("one-server script", false), ("cluster steps", true)] {
-            let session = Session {
-                id: Token::generate().expect("os rng").session_id(),
-                user_id: "guard-user".to_owned(),
-                created_at: Timestamp::now(),
-                expires_at: Timestamp::now() + HOUR,
-                data: (),
-            };
+            let session = Session::new(
+                Token::generate().expect("os rng").session_id(),
+                "guard-user",
+                Timestamp::now(),
+                Timestamp::now() + HOUR,
+                (),
+            );
             store.save_session(&session).await.expect("save");
             let entry = Entry::new(&store.keys, &session.id, &session.user_id);
             store.delete_session(&session.id).await.expect("delete");

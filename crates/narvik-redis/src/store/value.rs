@@ -104,13 +104,13 @@ pub(crate) fn decode_session<D: DeserializeOwned>(
 ) -> Result<Session<D>, Error> {
     let (expires_at, json) = decode_value(value).map_err(|e| Error::data(*id, e))?;
     let stored: Stored<D> = serde_json::from_slice(json).map_err(|e| Error::data(*id, e))?;
-    Ok(Session {
-        id: *id,
-        user_id: stored.user_id,
-        created_at: stored.created_at,
+    Ok(Session::new(
+        *id,
+        stored.user_id,
+        stored.created_at,
         expires_at,
-        data: stored.data,
-    })
+        stored.data,
+    ))
 }
 
 /// The owner of a session value, to find its index without decoding `D`.
@@ -153,13 +153,13 @@ mod tests {
     /// back one place off until serde_json's `float_roundtrip` was on.
     #[test]
     fn a_saved_session_reads_back_as_saved() {
-        let session = Session {
-            id: SessionId::from_token("t"),
-            user_id: "ada".to_owned(),
-            created_at: Timestamp::from_unix_millis(1_700_000_000_000),
-            expires_at: Timestamp::from_unix_millis(1_700_086_400_000),
-            data: serde_json::json!({ "score": 4.444_444_444_444_443_6e38_f64, "note": "x" }),
-        };
+        let session = Session::new(
+            SessionId::from_token("t"),
+            "ada",
+            Timestamp::from_unix_millis(1_700_000_000_000),
+            Timestamp::from_unix_millis(1_700_086_400_000),
+            serde_json::json!({ "score": 4.444_444_444_444_443_6e38_f64, "note": "x" }),
+        );
         let (at, value) = encode_session(&session).expect("encodes");
         assert_eq!(at, session.expires_at.as_unix_millis());
         let back: Session<serde_json::Value> =

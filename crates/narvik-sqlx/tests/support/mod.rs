@@ -136,13 +136,13 @@ where
 
 /// A session for `user_id` expiring at `expires_at`, with typed data.
 pub fn session<D>(user_id: &str, expires_at: Timestamp, data: D) -> Session<D> {
-    Session {
-        id: Token::generate().expect("os rng").session_id(),
-        user_id: user_id.to_owned(),
-        created_at: Timestamp::now(),
+    Session::new(
+        Token::generate().expect("os rng").session_id(),
+        user_id,
+        Timestamp::now(),
         expires_at,
         data,
-    }
+    )
 }
 
 /// The chain of an error's sources, as one string, for assertions on the

@@ -364,8 +364,12 @@ macro_rules! sql_store_tests {
                 );
                 assert_timeout(
                     "extend",
-                    within_ten_bounds("extend", BOUND, store.update_session_expiry(&s.id, later))
-                        .await,
+                    within_ten_bounds(
+                        "extend",
+                        BOUND,
+                        store.update_session(&s.id, narvik_core::SessionUpdate::expiry(later)),
+                    )
+                    .await,
                 );
                 assert_timeout(
                     "delete",
@@ -434,8 +438,12 @@ macro_rules! sql_store_tests {
                 let later = Timestamp::now() + DAY;
                 assert_timeout(
                     "extend",
-                    within_ten_bounds("extend", BOUND, store.update_session_expiry(&s.id, later))
-                        .await,
+                    within_ten_bounds(
+                        "extend",
+                        BOUND,
+                        store.update_session(&s.id, narvik_core::SessionUpdate::expiry(later)),
+                    )
+                    .await,
                 );
                 assert_timeout(
                     "purge",

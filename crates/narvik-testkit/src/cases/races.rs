@@ -38,7 +38,7 @@ const EXPIRED: usize = 64;
 /// a failure (a timeout after the commit), or a lookup fails.
 const INJECT_EVERY: [(Op, usize); 3] = [
     (Op::FetchSession, 53),
-    (Op::UpdateSessionExpiry, 41),
+    (Op::UpdateSession, 41),
     (Op::DeleteSession, 37),
 ];
 
@@ -313,7 +313,7 @@ pub(super) async fn race<S: ConformanceStore>(store: S) {
     });
     let injecting = Arc::new(AtomicBool::new(true));
     inject(&store, &injecting);
-    let extensions_before = store.calls(Op::UpdateSessionExpiry);
+    let extensions_before = store.calls(Op::UpdateSession);
 
     let tasks: Vec<_> = (0..TASKS)
         .map(|task| {
@@ -327,7 +327,7 @@ pub(super) async fn race<S: ConformanceStore>(store: S) {
     for task in tasks {
         task.await.expect("race task panicked");
     }
-    let extensions = store.calls(Op::UpdateSessionExpiry) - extensions_before;
+    let extensions = store.calls(Op::UpdateSession) - extensions_before;
     injecting.store(false, Ordering::SeqCst);
 
     // Every validation from here on starts after every revocation.

@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use narvik_core::store::SessionStore;
 use narvik_core::{
-    Clock, Error, ManualClock, Narvik, NewSession, Session, SessionId, Timestamp, Token,
+    Clock, Error, ManualClock, Narvik, NewSession, Session, SessionId, SessionUpdate, Timestamp,
+    Token,
 };
 
 use super::{HOUR, data, fetch, manager, now, save, session, unique_user, validates};
@@ -33,7 +34,8 @@ pub async fn fetch_of_a_missing_id_is_none<S: TestSessionStore>(store: S) {
     assert_eq!(fetch(&store, &id).await, None);
 }
 
-/// `update_session_expiry` moves the expiry and nothing else.
+/// An expiry update (`SessionUpdate::expiry`, Narvik's
+/// `updateSessionExpiry`) moves the expiry and nothing else.
 pub async fn update_expiry_changes_only_the_expiry<S: TestSessionStore>(store: S) {
     let user = unique_user("update");
     let s = session(&user, now() + HOUR);
@@ -41,14 +43,13 @@ pub async fn update_expiry_changes_only_the_expiry<S: TestSessionStore>(store: S
     save(&store, &s).await;
     save(&store, &other).await;
     let later = now() + 3 * HOUR + Duration::from_millis(7);
-    store
-        .update_session_expiry(&s.id, later)
+    let found = store
+        .update_session(&s.id, SessionUpdate::expiry(later))
         .await
-        .expect("update_session_expiry failed");
-    let expected = Session {
-        expires_at: later,
-        ..s.clone()
-    };
+        .expect("update_session failed");
+    assert!(found, "update_session must say the session was there");
+    let mut expected = s.clone();
+    expected.expires_at = later;
     assert_eq!(fetch(&store, &s.id).await, Some(expected));
     assert_eq!(
         fetch(&store, &other.id).await,
@@ -60,15 +61,16 @@ pub async fn update_expiry_changes_only_the_expiry<S: TestSessionStore>(store: S
 /// Update-only: extending a session that is gone does not bring it back.
 pub async fn update_expiry_of_a_missing_session_creates_nothing<S: TestSessionStore>(store: S) {
     let id = Token::generate().expect("os rng").session_id();
-    store
-        .update_session_expiry(&id, now() + HOUR)
+    let found = store
+        .update_session(&id, SessionUpdate::expiry(now() + HOUR))
         .await
         .expect("update of a missing session must succeed as a no-op");
     assert_eq!(
         fetch(&store, &id).await,
         None,
-        "update_session_expiry created a session"
+        "update_session created a session"
     );
+    assert!(!found, "update_session found a session that is not there");
 }
 
 /// Delete removes one session; deleting again (or a missing id) is fine.
@@ -110,12 +112,10 @@ pub(super) async fn refuse_a_duplicate<S: TestSessionStore>(store: &S) -> Sessio
     let user = unique_user("dup");
     let first = session(&user, now() + HOUR);
     save(store, &first).await;
-    let intruder = Session {
-        user_id: unique_user("intruder"),
-        expires_at: now() + 5 * HOUR,
-        data: data("intruder"),
-        ..first.clone()
-    };
+    let mut intruder = first.clone();
+    intruder.user_id = unique_user("intruder").into();
+    intruder.expires_at = now() + 5 * HOUR;
+    intruder.data = data("intruder");
     match store.save_session(&intruder).await {
         Err(Error::DuplicateSessionId(id)) => assert_eq!(id, first.id),
         other => panic!("a duplicate id must be Error::DuplicateSessionId, got {other:?}"),
@@ -418,9 +418,9 @@ pub async fn delete_between_validate_and_its_extension_stays_deleted<S: TestSess
 pub(super) async fn delete_before_the_extension<S: TestSessionStore>(store: S) -> (Arc<S>, String) {
     let clock = ManualClock::new(now());
     let store = Wrapped::new(Arc::new(store));
-    store.before(Op::UpdateSessionExpiry, |inner, call| {
+    store.before(Op::UpdateSession, |inner, call| {
         Box::pin(async move {
-            if let Call::UpdateSessionExpiry { id, .. } = call {
+            if let Call::UpdateSession { id, .. } = call {
                 inner.delete_session(id).await?;
             }
             Ok(())
@@ -438,7 +438,7 @@ pub(super) async fn delete_before_the_extension<S: TestSessionStore>(store: S) -
         .await
         .expect("validate");
     assert_eq!(
-        narvik.store().calls(Op::UpdateSessionExpiry),
+        narvik.store().calls(Op::UpdateSession),
         1,
         "the validation past half-life did not extend"
     );
