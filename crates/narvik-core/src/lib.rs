@@ -36,9 +36,24 @@
 //!   [`create_cookie`](Narvik::create_cookie),
 //!   [`create_blank_cookie`](Narvik::create_blank_cookie),
 //!   [`cookie_name`](Narvik::cookie_name).
+//! - The session lifecycle, beyond Narvik (none of it changes a session
+//!   that does not use it):
+//!   [`rotate_session`](Narvik::rotate_session) (a new token after a
+//!   privilege change; [`validate`](Narvik::validate) answers
+//!   [`Validation::Rotated`] for the old one's in-flight requests),
+//!   [`create_session_with`](Narvik::create_session_with) and
+//!   [`SessionOptions`] (remember-me: a session's own length, persistent
+//!   or browser-session cookie, written by [`cookie_for`](Narvik::cookie_for)),
+//!   activity ([`ConfigBuilder::activity_interval`],
+//!   [`Session::last_active_at`]), step-up
+//!   ([`mark_reauthenticated`](Narvik::mark_reauthenticated),
+//!   [`is_fresh`](Narvik::is_fresh)), data updates
+//!   ([`update_session_data`](Narvik::update_session_data)) and a cap on
+//!   sessions per user ([`with_session_cap`](Narvik::with_session_cap)).
 //! - [`Config`]: Narvik's settings and defaults, checked when built.
-//! - [`Session`], [`NewSession`], [`ValidSession`]: what is stored and what
-//!   the calls return.
+//! - [`Session`], [`NewSession`], [`ValidSession`], [`Validation`],
+//!   [`SessionUpdate`], [`UserId`]: what is stored, what the calls return,
+//!   and what a store is asked to change.
 //! - [`Token`] and [`SessionId`]: Narvik's token and id scheme (20 random
 //!   bytes in base32; the id is hex SHA-256 of the token).
 //! - [`store`]: the store traits, [`store::MemoryStore`] and
