@@ -12,7 +12,7 @@ use std::time::Duration;
 use narvik_core::store::{CallbackStore, MemoryStore, SessionStore};
 use narvik_core::{
     Config, Error, ManualClock, Narvik, ROTATED_MARKER_TTL, Session, SessionId, SessionOptions,
-    Timestamp, Validation,
+    Timestamp, Token, ValidSession, Validation,
 };
 use narvik_testkit::wrap::{Call, Op, Wrapped};
 
@@ -27,6 +27,24 @@ fn manager(config: Config) -> (Narvik<Probe>, ManualClock, Probe) {
     let clock = ManualClock::new(Timestamp::from_unix_millis(START));
     let narvik = Narvik::with_config(probe.clone(), config).with_clock(clock.clone());
     (narvik, clock, probe)
+}
+
+/// The live session behind `token`, or a panic.
+async fn validated<S: SessionStore<Data = ()>>(narvik: &Narvik<S>, token: &Token) -> ValidSession {
+    narvik
+        .validate_session(token.as_str())
+        .await
+        .expect("validate")
+        .expect("valid")
+}
+
+/// Whether `token` validates.
+async fn is_live<S: SessionStore<Data = ()>>(narvik: &Narvik<S>, token: &Token) -> bool {
+    narvik
+        .validate_session(token.as_str())
+        .await
+        .expect("validate")
+        .is_some()
 }
 
 /// A revocation that lands between the rotation's save of the new session
@@ -129,13 +147,7 @@ async fn rotation_cannot_stretch_the_absolute_lifetime() {
         first.session.created_at.saturating_add(30 * HOUR)
     );
     clock.advance(10 * HOUR);
-    assert!(
-        narvik
-            .validate_session(second.token.as_str())
-            .await
-            .expect("validate")
-            .is_none()
-    );
+    assert!(!is_live(&narvik, &second.token).await);
 }
 
 /// A rotated session answers Rotated for the marker's time, then is
@@ -172,13 +184,7 @@ async fn a_marker_answers_rotated_then_is_deleted() {
         1,
         "the marker is gone, the new one stays"
     );
-    assert!(
-        narvik
-            .validate_session(new.token.as_str())
-            .await
-            .expect("validate")
-            .is_some()
-    );
+    assert!(is_live(&narvik, &new.token).await);
 }
 
 /// `validate_now` answers a marker at once, as `validate` does.
@@ -219,11 +225,7 @@ async fn freshness_counts_from_the_later_of_sign_in_and_reauthentication() {
             .await
             .expect("mark")
     );
-    let valid = narvik
-        .validate_session(created.token.as_str())
-        .await
-        .expect("validate")
-        .expect("valid");
+    let valid = validated(&narvik, &created.token).await;
     assert_eq!(valid.session.reauthenticated_at, Some(narvik.now()));
     assert!(narvik.is_fresh(&valid.session, five_minutes));
     clock.advance(five_minutes);
@@ -293,18 +295,10 @@ async fn a_session_extends_by_its_own_length() {
         .expect("create");
     // Past the configured length, well inside its own: live, unextended.
     clock.advance(2 * HOUR);
-    let valid = narvik
-        .validate_session(remember.token.as_str())
-        .await
-        .expect("validate")
-        .expect("valid");
+    let valid = validated(&narvik, &remember.token).await;
     assert!(!valid.extended);
     clock.advance(15 * DAY);
-    let valid = narvik
-        .validate_session(remember.token.as_str())
-        .await
-        .expect("validate")
-        .expect("valid");
+    let valid = validated(&narvik, &remember.token).await;
     assert!(valid.extended);
     assert_eq!(
         valid.session.expires_at,
@@ -325,29 +319,17 @@ async fn activity_is_written_once_per_interval_and_rides_on_extensions() {
     let created = narvik.create_session("ada", ()).await.expect("create");
     for _ in 0..10 {
         clock.advance(Duration::from_secs(5));
-        narvik
-            .validate_session(created.token.as_str())
-            .await
-            .expect("validate")
-            .expect("valid");
+        validated(&narvik, &created.token).await;
     }
     assert_eq!(probe.calls(Op::UpdateSession), 0, "50 s: nothing due");
     clock.advance(Duration::from_secs(10));
-    let valid = narvik
-        .validate_session(created.token.as_str())
-        .await
-        .expect("validate")
-        .expect("valid");
+    let valid = validated(&narvik, &created.token).await;
     assert_eq!(probe.calls(Op::UpdateSession), 1);
     assert_eq!(valid.session.last_active_at, Some(narvik.now()));
     assert!(!valid.extended);
     // Half the length later both are due: one write carries both.
     clock.advance(DAY / 2);
-    let valid = narvik
-        .validate_session(created.token.as_str())
-        .await
-        .expect("validate")
-        .expect("valid");
+    let valid = validated(&narvik, &created.token).await;
     assert!(valid.extended);
     assert_eq!(valid.session.last_active_at, Some(narvik.now()));
     assert_eq!(probe.calls(Op::UpdateSession), 2, "one write, not two");
@@ -367,23 +349,13 @@ async fn the_cap_revokes_the_least_recently_active() {
     clock.advance(Duration::from_secs(1));
     let idle = narvik.create_session("ada", ()).await.expect("create");
     clock.advance(HOUR);
-    narvik
-        .validate_session(used.token.as_str())
-        .await
-        .expect("validate")
-        .expect("valid");
+    validated(&narvik, &used.token).await;
     clock.advance(Duration::from_secs(1));
     let newest = narvik.create_session("ada", ()).await.expect("create");
     let live = |t: &narvik_core::Token| {
         let narvik = narvik.clone();
         let t = t.clone();
-        async move {
-            narvik
-                .validate_session(t.as_str())
-                .await
-                .expect("validate")
-                .is_some()
-        }
+        async move { is_live(&narvik, &t).await }
     };
     assert!(live(&used.token).await, "the active session must stay");
     assert!(!live(&idle.token).await, "the idle one goes");
@@ -433,14 +405,7 @@ async fn a_callback_store_without_the_update_callback_refuses_lifecycle_writes()
     let narvik = Narvik::new(store).with_clock(clock.clone());
     let created = narvik.create_session("ada", ()).await.expect("create");
     clock.advance(16 * DAY);
-    assert!(
-        narvik
-            .validate_session(created.token.as_str())
-            .await
-            .expect("validate")
-            .expect("valid")
-            .extended
-    );
+    assert!(validated(&narvik, &created.token).await.extended);
     assert!(matches!(
         narvik.mark_reauthenticated(&created.session.id).await,
         Err(Error::NotSupported("updateSession"))
@@ -465,11 +430,7 @@ async fn a_failed_rotation_is_an_error() {
     probe.fail_next(Op::SaveSession, 1);
     assert!(narvik.rotate_session(&old.session.id).await.is_err());
     assert!(
-        narvik
-            .validate_session(old.token.as_str())
-            .await
-            .expect("validate")
-            .is_some(),
+        is_live(&narvik, &old.token).await,
         "a rotation that saved nothing leaves the old session as it was"
     );
 }
