@@ -361,7 +361,7 @@ async fn the_cap_revokes_the_least_recently_active() {
     assert!(!live(&idle.token).await, "the idle one goes");
     assert!(live(&newest.token).await);
     // Another user's sessions are not counted.
-    narvik.create_session("bob", ()).await.expect("create");
+    let _bob = narvik.create_session("bob", ()).await.expect("create");
     assert_eq!(
         narvik
             .fetch_sessions_for_user("ada")
