@@ -126,7 +126,7 @@ pub enum Op {
     SaveSession,
     /// [`SessionStore::fetch_session`].
     FetchSession,
-    /// [`SessionStore::update_session_expiry`].
+    /// [`SessionStore::update_session`].
     UpdateSession,
     /// [`SessionStore::delete_session`].
     DeleteSession,

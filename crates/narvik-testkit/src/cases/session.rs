@@ -402,7 +402,7 @@ pub(super) async fn race_validations_with_invalidations<S: TestSessionStore>(
 /// in another tab), then the validation's extension reaches the store. The
 /// extension must not bring it back.
 ///
-/// The delete lands before the store's `update_session_expiry` is called.
+/// The delete lands before the store's `update_session` is called.
 /// A store whose extension is several steps (read, then write) has a
 /// second window, between its own steps, that only its own tests can
 /// reach (the Redis store tests its scripts' guards directly).
