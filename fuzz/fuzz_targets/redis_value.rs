@@ -31,7 +31,13 @@ fuzz_target!(|input: Input| {
     check_decode(&id, &input.value);
 
     let data: Value = serde_json::from_str(&input.data).unwrap_or(Value::Null);
-    let session = Session::new(id, input.user_id, Timestamp::from_unix_millis(input.created_at), Timestamp::from_unix_millis(input.expires_at), data);
+    let session = Session::new(
+        id,
+        input.user_id,
+        Timestamp::from_unix_millis(input.created_at),
+        Timestamp::from_unix_millis(input.expires_at),
+        data,
+    );
     let (at, value) = encode_session(&session).expect("a JSON value always serializes");
     assert_eq!(at, input.expires_at.clamp(1, MAX_EXPIRY.as_unix_millis()));
     let back: Session<Value> = decode_session(&id, &value).expect("what a save writes decodes");
@@ -76,7 +82,10 @@ fn check_decode(id: &SessionId, value: &[u8]) {
         assert_eq!(session.id, *id);
         assert_eq!(session.expires_at.as_unix_millis(), expiry);
         // The owner alone reads the same user id.
-        assert_eq!(owner.as_ref().ok().map(String::as_str), Some(session.user_id.as_str()));
+        assert_eq!(
+            owner.as_ref().ok().map(String::as_str),
+            Some(session.user_id.as_str())
+        );
     }
     if let Ok(session) = &unit {
         // What decodes as `()` data decodes as any JSON, with `null` data.
