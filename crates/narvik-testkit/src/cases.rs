@@ -8,6 +8,13 @@
 //! | `user` | and [`UserSessionStore`](narvik_core::store::UserSessionStore) | [`user`] |
 //! | `purge` | [`SessionStore`](narvik_core::store::SessionStore) and [`PurgeableStore`](narvik_core::store::PurgeableStore) | [`purge`] |
 //! | `user_purge` | all three | [`user_purge`] |
+//! | `lifecycle` | [`SessionStore`](narvik_core::store::SessionStore) | [`lifecycle`] |
+//! | `lifecycle_user` | and [`UserSessionStore`](narvik_core::store::UserSessionStore) | [`lifecycle_user`] |
+//! | `lifecycle_purge` | [`SessionStore`](narvik_core::store::SessionStore) and [`PurgeableStore`](narvik_core::store::PurgeableStore) | [`lifecycle_purge`] |
+//!
+//! The `lifecycle` groups test the session lifecycle (rotation,
+//! remember-me, activity, step-up, data updates, the per-user cap): a
+//! store that keeps only Narvik's fields runs the first four groups.
 //!
 //! Each module's `all` lists its cases with their names; [`all`] lists
 //! every case. The lists and the [`conformance_tests!`](crate::conformance_tests)
@@ -18,12 +25,16 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use narvik_core::{ManualClock, Narvik, Session, SessionId, Timestamp, Token};
+use narvik_core::{Config, ManualClock, Narvik, Session, SessionId, Timestamp, Token};
 
 use crate::{Case, ConformanceStore, TestData, TestSessionStore};
 
+pub mod lifecycle;
+pub mod lifecycle_purge;
+pub mod lifecycle_user;
 pub mod purge;
 mod races;
+mod rotation_race;
 pub mod session;
 pub mod user;
 pub mod user_purge;
@@ -40,6 +51,9 @@ macro_rules! __cases {
         $crate::__cases!(user $($mode)*);
         $crate::__cases!(purge $($mode)*);
         $crate::__cases!(user_purge $($mode)*);
+        $crate::__cases!(lifecycle $($mode)*);
+        $crate::__cases!(lifecycle_user $($mode)*);
+        $crate::__cases!(lifecycle_purge $($mode)*);
     };
     (session $($mode:tt)*) => {
         $crate::__emit!([$($mode)*] session TestSessionStore [
@@ -88,11 +102,43 @@ macro_rules! __cases {
             racing_validates_and_revocations_never_show_a_revoked_session,
         ]);
     };
+    (lifecycle $($mode:tt)*) => {
+        $crate::__emit!([$($mode)*] lifecycle TestSessionStore [
+            every_lifecycle_field_round_trips,
+            update_sets_each_field_alone,
+            update_sets_every_field_at_once,
+            update_of_a_missing_session_creates_nothing_whatever_it_sets,
+            data_update_after_delete_creates_nothing,
+            rotation_keeps_the_session_and_marks_the_old_token,
+            rotation_saves_the_new_session_before_marking_the_old,
+            rotation_under_64_concurrent_validates_of_the_old_token,
+            remember_me_lengths_are_stored_and_drive_extension,
+            remember_me_cookies_have_the_right_attributes,
+            activity_is_written_at_most_once_per_interval,
+            activity_piggybacks_on_the_extension,
+            a_validation_with_nothing_due_writes_nothing,
+            step_up_freshness_with_a_pinned_clock,
+            typescript_rows_keep_narviks_behaviour,
+        ]);
+    };
+    (lifecycle_user $($mode:tt)*) => {
+        $crate::__emit!([$($mode)*] lifecycle_user TestUserSessionStore [
+            the_cap_holds_under_32_concurrent_sign_ins,
+            the_cap_revokes_the_least_recently_active,
+            a_rotated_session_leaves_the_users_live_list,
+        ]);
+    };
+    (lifecycle_purge $($mode:tt)*) => {
+        $crate::__emit!([$($mode)*] lifecycle_purge TestPurgeableStore [
+            purge_keeps_a_young_rotation_marker,
+        ]);
+    };
     ($other:tt $($mode:tt)*) => {
         ::core::compile_error!(::core::concat!(
             "narvik-testkit has no group `",
             ::core::stringify!($other),
-            "`; the groups are session, user, purge and user_purge",
+            "`; the groups are session, user, purge, user_purge, lifecycle, \
+             lifecycle_user and lifecycle_purge",
         ));
     };
 }
@@ -201,4 +247,14 @@ async fn validates<S: TestSessionStore>(narvik: &Narvik<S>, token: &Token) -> bo
 
 fn manager<S: TestSessionStore>(store: S, clock: &ManualClock) -> Narvik<Arc<S>> {
     Narvik::new(Arc::new(store)).with_clock(clock.clone())
+}
+
+/// [`manager`] with `config`, over `store` as it is (a [`Wrapped`](crate::wrap::Wrapped)
+/// one, or one shared with another manager).
+fn manager_with<S: narvik_core::store::SessionStore>(
+    store: S,
+    clock: &ManualClock,
+    config: Config,
+) -> Narvik<S> {
+    Narvik::with_config(store, config).with_clock(clock.clone())
 }

@@ -38,6 +38,14 @@
 //! | `user` | [`SessionStore`] + [`UserSessionStore`] | [`TestUserSessionStore`] |
 //! | `purge` | [`SessionStore`] + [`PurgeableStore`] | [`TestPurgeableStore`] |
 //! | `user_purge` | all three | [`ConformanceStore`] |
+//! | `lifecycle` | [`SessionStore`] | [`TestSessionStore`] |
+//! | `lifecycle_user` | [`SessionStore`] + [`UserSessionStore`] | [`TestUserSessionStore`] |
+//! | `lifecycle_purge` | [`SessionStore`] + [`PurgeableStore`] | [`TestPurgeableStore`] |
+//!
+//! The `lifecycle` groups need the session lifecycle's fields (rotation,
+//! remember-me, activity, step-up, data updates, the per-user cap): a store
+//! that keeps only Narvik's runs `conformance_tests!(factory; session,
+//! user, purge, user_purge)` until it does.
 //!
 //! Cases that go through [`narvik_core::Narvik`] are in the lowest group
 //! whose traits they need. `conformance_tests!(factory)` runs every group;
@@ -231,7 +239,8 @@ where
 /// Expands to one `#[test]` per conformance case for the store that
 /// `$factory` (a closure returning a future of a fresh store) builds:
 /// every group's cases, or, after a `;`, those of the groups named
-/// (`session`, `user`, `purge`, `user_purge`).
+/// (`session`, `user`, `purge`, `user_purge`, `lifecycle`,
+/// `lifecycle_user`, `lifecycle_purge`).
 ///
 /// See the [crate docs](crate) for examples.
 #[macro_export]

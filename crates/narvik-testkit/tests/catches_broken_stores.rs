@@ -23,6 +23,17 @@ enum Flaw {
     FetchForgetsData,
     /// Compares user ids as a case-insensitive, trimming collation would.
     UserIdsCompareLoosely,
+    /// An update rewrites the session from Narvik's fields and the
+    /// update's, dropping the lifecycle fields it does not set.
+    UpdateDropsOtherFields,
+    /// An update leaves `rotated_at` alone: no rotation marker.
+    UpdateIgnoresRotation,
+    /// A purge removes every expired session, young rotation markers
+    /// included.
+    PurgeDeletesYoungMarkers,
+    /// Lookups lose the length and kind of cookie (a store without those
+    /// columns).
+    FetchForgetsRememberMe,
 }
 
 fn same_user(flaw: Flaw, a: &str, b: &str) -> bool {
@@ -59,8 +70,13 @@ fn flawed(flaw: Flaw) -> CallbackStore<TestData> {
         },
         move |id| {
             let mut found = b.lock().expect("lock").get(&id).cloned();
-            if let (Flaw::FetchForgetsData, Some(s)) = (flaw, &mut found) {
-                s.data = TestData::default();
+            match (flaw, &mut found) {
+                (Flaw::FetchForgetsData, Some(s)) => s.data = TestData::default(),
+                (Flaw::FetchForgetsRememberMe, Some(s)) => {
+                    s.length = None;
+                    s.persistent = true;
+                }
+                _ => {}
             }
             ready(Ok(found))
         },
@@ -89,23 +105,38 @@ fn flawed(flaw: Flaw) -> CallbackStore<TestData> {
             ready(Ok(()))
         },
     )
-    .with_update_session(move |(id, update): (SessionId, SessionUpdate<TestData>)| {
-        let mut map = i.lock().expect("lock");
-        match map.get_mut(&id) {
-            Some(s) => {
-                update.apply_to(s);
-                ready(Ok(true))
+    .with_update_session(
+        move |(id, mut update): (SessionId, SessionUpdate<TestData>)| {
+            let mut map = i.lock().expect("lock");
+            match map.get_mut(&id) {
+                Some(s) => {
+                    if flaw == Flaw::UpdateDropsOtherFields {
+                        let narviks = Session::new(
+                            s.id,
+                            s.user_id.clone(),
+                            s.created_at,
+                            s.expires_at,
+                            s.data.clone(),
+                        );
+                        *s = narviks;
+                    }
+                    if flaw == Flaw::UpdateIgnoresRotation {
+                        update.rotated_at = None;
+                    }
+                    update.apply_to(s);
+                    ready(Ok(true))
+                }
+                None if flaw == Flaw::UpdateUpserts => {
+                    let at = update.expires_at.unwrap_or(Timestamp::from_unix_millis(0));
+                    let mut s = Session::new(id, String::new(), at, at, TestData::default());
+                    update.apply_to(&mut s);
+                    map.insert(id, s);
+                    ready(Ok(true))
+                }
+                None => ready(Ok(false)),
             }
-            None if flaw == Flaw::UpdateUpserts => {
-                let at = update.expires_at.unwrap_or(Timestamp::from_unix_millis(0));
-                let mut s = Session::new(id, String::new(), at, at, TestData::default());
-                update.apply_to(&mut s);
-                map.insert(id, s);
-                ready(Ok(true))
-            }
-            None => ready(Ok(false)),
-        }
-    })
+        },
+    )
     .with_fetch_sessions_for_user(move |user: String| {
         let map = e.lock().expect("lock");
         ready(Ok(map
@@ -138,6 +169,8 @@ fn flawed(flaw: Flaw) -> CallbackStore<TestData> {
         };
         if flaw == Flaw::PurgeUsesStrictBoundary {
             map.retain(|_, s| s.expires_at >= now || marker(s));
+        } else if flaw == Flaw::PurgeDeletesYoungMarkers {
+            map.retain(|_, s| s.expires_at > now);
         } else {
             map.retain(|_, s| s.expires_at > now || marker(s));
         }
@@ -204,6 +237,56 @@ fn a_store_whose_user_ids_compare_loosely_fails() {
     });
 }
 
+#[test]
+#[should_panic(expected = "changed other fields")]
+fn an_update_that_drops_other_fields_fails() {
+    run(Flaw::UpdateDropsOtherFields, |s| {
+        Box::pin(cases::lifecycle::update_sets_each_field_alone(s))
+    });
+}
+
+#[test]
+#[should_panic(expected = "rotated_at")]
+fn an_update_that_ignores_the_rotation_fails() {
+    run(Flaw::UpdateIgnoresRotation, |s| {
+        Box::pin(cases::lifecycle::rotation_keeps_the_session_and_marks_the_old_token(s))
+    });
+}
+
+#[test]
+#[should_panic(expected = "answered Invalid during a rotation")]
+fn an_update_that_ignores_the_rotation_fails_the_rotation_race() {
+    run(Flaw::UpdateIgnoresRotation, |s| {
+        Box::pin(cases::lifecycle::rotation_under_64_concurrent_validates_of_the_old_token(s))
+    });
+}
+
+#[test]
+#[should_panic(expected = "removed a young rotation marker")]
+fn a_purge_that_deletes_young_markers_fails() {
+    run(Flaw::PurgeDeletesYoungMarkers, |s| {
+        Box::pin(cases::lifecycle_purge::purge_keeps_a_young_rotation_marker(
+            s,
+        ))
+    });
+}
+
+#[test]
+#[should_panic(expected = "no Max-Age or Expires")]
+fn a_store_that_forgets_remember_me_fails_the_cookie_case() {
+    run(Flaw::FetchForgetsRememberMe, |s| {
+        Box::pin(cases::lifecycle::remember_me_cookies_have_the_right_attributes(s))
+    });
+}
+
+#[test]
+#[should_panic(expected = "the session's own length")]
+fn a_store_that_forgets_remember_me_fails_the_length_case() {
+    run(Flaw::FetchForgetsRememberMe, |s| {
+        Box::pin(cases::lifecycle::remember_me_lengths_are_stored_and_drive_extension(s))
+    });
+}
+
 /// A store with the four required operations and nothing else, and an
 /// optional flaw.
 #[derive(Default)]
@@ -218,6 +301,9 @@ enum SessionFlaw {
     UpdateUpserts,
     /// Deleting does nothing.
     DeleteForgets,
+    /// Updates apply the expiry and drop the rest, yet say they found the
+    /// session: a store with only Narvik's columns that does not refuse.
+    UpdateKeepsOnlyTheExpiry,
 }
 
 impl SessionOnly {
@@ -256,6 +342,12 @@ impl SessionStore for SessionOnly {
     ) -> Result<bool, Error> {
         let mut map = self.map();
         match map.get_mut(id) {
+            Some(s) if self.flaw == Some(SessionFlaw::UpdateKeepsOnlyTheExpiry) => {
+                if let Some(at) = update.expires_at {
+                    s.expires_at = at;
+                }
+                Ok(true)
+            }
             Some(s) => {
                 update.apply_to(s);
                 Ok(true)
@@ -279,12 +371,13 @@ impl SessionStore for SessionOnly {
     }
 }
 
-/// The `session` group, as a third-party store with only `SessionStore`
-/// runs it: this module compiles only if the group asks for nothing more.
+/// The `session` and `lifecycle` groups, as a third-party store with only
+/// `SessionStore` runs them: this module compiles only if the groups ask
+/// for nothing more.
 mod session_only_store {
     use super::SessionOnly;
 
-    narvik_testkit::conformance_tests!(|| async { SessionOnly::default() }; session);
+    narvik_testkit::conformance_tests!(|| async { SessionOnly::default() }; session, lifecycle);
 }
 
 #[test]
@@ -302,6 +395,15 @@ fn a_session_only_store_that_forgets_deletes_fails() {
     run_case(
         || async { SessionOnly::with(SessionFlaw::DeleteForgets) },
         |s| Box::pin(cases::session::validate_after_invalidate_is_none(s)),
+    );
+}
+
+#[test]
+#[should_panic(expected = "must write activity exactly once")]
+fn a_session_only_store_whose_updates_keep_only_the_expiry_fails_the_activity_case() {
+    run_case(
+        || async { SessionOnly::with(SessionFlaw::UpdateKeepsOnlyTheExpiry) },
+        |s| Box::pin(cases::lifecycle::activity_is_written_at_most_once_per_interval(s)),
     );
 }
 
