@@ -13,19 +13,11 @@ use http::request::Parts;
 use narvik_core::store::{SessionStore, UserSessionStore};
 use narvik_core::{Narvik, NewSession, Session};
 
+pub use narvik_core::credentials::AuthMethod;
+
 use crate::Error;
 use crate::layer::{LayerShared, Shared};
 use crate::service::{Action, RequestState, StateExtension};
-
-/// How a request presented its session token.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum AuthMethod {
-    /// The session cookie.
-    Cookie,
-    /// `Authorization: Bearer <token>`.
-    Bearer,
-}
 
 /// The request's validated session: the extractor for routes that need
 /// one.

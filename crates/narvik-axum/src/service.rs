@@ -13,6 +13,7 @@ use bytes::Bytes;
 use http::header::{CACHE_CONTROL, SET_COOKIE};
 use http::request::Parts;
 use http::{HeaderMap, HeaderValue, Request, Response, StatusCode};
+use narvik_core::credentials::sets_cookie_named;
 use narvik_core::cross_origin::{Decision, Refusal};
 use narvik_core::store::SessionStore;
 use narvik_core::{Timestamp, Token, ValidSession};
@@ -20,7 +21,7 @@ use pin_project_lite::pin_project;
 use tower_service::Service;
 
 use crate::AuthMethod;
-use crate::credentials::{self, Credential};
+use crate::credentials;
 use crate::error::{log_narvik_error, plain};
 use crate::layer::{LayerShared, Options, Shared};
 use crate::origin;
@@ -98,8 +99,8 @@ where
             ),
             Decision::Refuse(refusal) => return ResponseFuture::ready(refuse(refusal)),
         }
-        let credential = usable(credential, verdict.request);
-        let (method, tokens) = method_and_tokens(&credential);
+        let credential = credential.usable(verdict.request);
+        let (method, tokens) = (credential.method(), credential.tokens());
         let mut found = None;
         for (tried, token) in tokens.iter().enumerate() {
             match narvik.validate_session_now(token) {
@@ -298,16 +299,6 @@ impl<D> Clone for StateExtension<D> {
     }
 }
 
-/// The credential the request goes on with: on an exempt path that the
-/// cross-origin check refused, as if it had no session cookie (a bearer
-/// token still counts).
-fn usable(credential: Credential<'_>, decision: Decision) -> Credential<'_> {
-    match (decision, credential) {
-        (Decision::PassWithoutCookie(_), Credential::Cookie(_)) => Credential::None,
-        _ => credential,
-    }
-}
-
 /// `403 Forbidden` for a request the cross-origin check refused. Logged at
 /// debug level only: any site can send one through its visitors.
 fn refuse(refusal: Refusal) -> Response<Body> {
@@ -316,17 +307,6 @@ fn refuse(refusal: Refusal) -> Response<Body> {
         "narvik: state-changing request refused by the cross-origin check"
     );
     plain(StatusCode::FORBIDDEN)
-}
-
-/// How the request presented a token, and the values to try, in order.
-fn method_and_tokens<'c, 'a>(
-    credential: &'c Credential<'a>,
-) -> (Option<AuthMethod>, &'c [&'a str]) {
-    match credential {
-        Credential::None => (None, &[]),
-        Credential::Bearer { token, .. } => (Some(AuthMethod::Bearer), std::slice::from_ref(token)),
-        Credential::Cookie(tokens) => (Some(AuthMethod::Cookie), tokens.as_slice()),
-    }
 }
 
 /// What the request's path up to the handler decided before it had to
@@ -364,11 +344,9 @@ where
     let (narvik, options) = (&shared.narvik, &shared.options);
     // Read again rather than copied out of `call`: the tokens borrow the
     // headers that moved here. The origin check is not repeated.
-    let credential = usable(
-        credentials::read(&parts.headers, narvik.cookie_name(), options.bearer),
-        checked.decision,
-    );
-    let (method, tokens) = method_and_tokens(&credential);
+    let credential = credentials::read(&parts.headers, narvik.cookie_name(), options.bearer)
+        .usable(checked.decision);
+    let (method, tokens) = (credential.method(), credential.tokens());
     let mut found = None;
     for token in tokens.iter().skip(checked.tried) {
         match narvik.validate_session(token).await {
@@ -482,7 +460,6 @@ fn set_session_cookie(headers: &mut HeaderMap, value: String, name: &str, live: 
         tracing::error!("narvik: session cookie is not a valid header value; not sent");
         return;
     };
-    let name = name.as_bytes();
     if headers.contains_key(SET_COOKIE) {
         let kept: Vec<HeaderValue> = headers
             .get_all(SET_COOKIE)
@@ -501,13 +478,6 @@ fn set_session_cookie(headers: &mut HeaderMap, value: String, name: &str, live: 
     if live && !headers.contains_key(CACHE_CONTROL) {
         headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
-}
-
-/// True if a `Set-Cookie` value sets the cookie `name`.
-fn sets_cookie_named(set_cookie: &[u8], name: &[u8]) -> bool {
-    let pair = set_cookie.split(|&b| b == b';').next().unwrap_or_default();
-    let cookie_name = pair.split(|&b| b == b'=').next().unwrap_or_default();
-    cookie_name.trim_ascii() == name
 }
 
 #[cfg(test)]

@@ -61,6 +61,9 @@
 //! - [`Clock`], [`Timestamp`]: time, injectable for tests.
 //! - [`Error`]: the one error type; [`TimedOut`], the cause of a store call
 //!   that ran out of its time bound ([`Error::is_timeout`]).
+//! - `credentials` (feature `credentials`): reading the session token
+//!   from the `Cookie` and `Authorization: Bearer` headers, as every
+//!   framework integration does.
 //! - `cross_origin` (feature `cross-origin`): the cross-origin (CSRF)
 //!   check for every state-changing request that the web framework
 //!   integrations share.
@@ -82,6 +85,9 @@
 
 mod config;
 mod cookies;
+#[cfg(feature = "credentials")]
+#[cfg_attr(docsrs, doc(cfg(feature = "credentials")))]
+pub mod credentials;
 #[cfg(feature = "cross-origin")]
 #[cfg_attr(docsrs, doc(cfg(feature = "cross-origin")))]
 pub mod cross_origin;
