@@ -45,7 +45,7 @@
 //! - [`Error`]: the one error type.
 //!
 //! Everything above is re-exported from `narvik-core`, which has no I/O.
-//! Stores and the framework integration are behind features:
+//! Stores and the framework integrations are behind features:
 //!
 //! | feature | module | what |
 //! |---|---|---|
@@ -53,6 +53,7 @@
 //! | `sqlite`, `postgres`, `mysql` | `narvik::sqlx` | SQL stores on sqlx (and `tokio`) |
 //! | `redis` | `narvik::redis` | Redis and Redis Cluster (and `tokio`) |
 //! | `axum` | `narvik::axum` | tower layer, extractors, CSRF origin check |
+//! | `actix` | `narvik::actix` | actix-web middleware, extractors, the same CSRF origin check |
 //!
 //! Every store feature turns on `tokio`, since those stores run on tokio
 //! anyway; an application on [`store::MemoryStore`] or a store of its own
@@ -103,3 +104,8 @@ pub use narvik_axum as axum;
 #[cfg(doctest)]
 #[doc = include_str!("../../../README.md")]
 struct ReadmeDoctests;
+
+/// The actix-web integration (`narvik-actix`).
+#[cfg(feature = "actix")]
+#[cfg_attr(docsrs, doc(cfg(feature = "actix")))]
+pub use narvik_actix as actix;
