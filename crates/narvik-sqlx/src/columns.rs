@@ -3,7 +3,9 @@
 //! onto narvik's [`Error`].
 
 use narvik_core::store::json::decode_data;
-use narvik_core::{Error, Session, SessionId};
+use std::time::Duration;
+
+use narvik_core::{Error, Session, SessionId, Timestamp};
 use serde::de::DeserializeOwned;
 use sqlx::{ColumnIndex, Decode, Row, Type};
 
@@ -12,8 +14,9 @@ use crate::dialect::Dialect;
 
 pub(crate) use narvik_core::store::json::encode_data;
 
-/// A session from its row: `created_at`, `expires_at` and `data` (the
-/// data's JSON text), with the id and user id the caller already has.
+/// A session from its row: `created_at`, `expires_at`, `data` (the
+/// data's JSON text) and the lifecycle's columns, with the id and user id
+/// the caller already has.
 pub(crate) fn session_from_row<DB, D>(
     id: SessionId,
     user_id: String,
@@ -23,6 +26,8 @@ where
     DB: Dialect,
     D: DeserializeOwned,
     for<'r> &'r str: Decode<'r, DB> + Type<DB> + ColumnIndex<DB::Row>,
+    for<'r> i64: Decode<'r, DB> + Type<DB>,
+    for<'r> bool: Decode<'r, DB> + Type<DB>,
 {
     let created_at: DB::Time = row
         .try_get("created_at")
@@ -31,13 +36,55 @@ where
         .try_get("expires_at")
         .map_err(|e| Error::store("read expires_at column", e))?;
     let data: &str = row.try_get("data").map_err(|e| Error::data(id, e))?;
-    Ok(Session::new(
+    let mut session = Session::new(
         id,
         user_id,
         DB::from_time(created_at)?,
         DB::from_time(expires_at)?,
         decode_data(id, data)?,
-    ))
+    );
+    let length_ms: Option<i64> = row
+        .try_get("length_ms")
+        .map_err(|e| Error::store("read length_ms column", e))?;
+    session.length = length_ms.map(length_from_millis).transpose()?;
+    session.persistent = row
+        .try_get("persistent")
+        .map_err(|e| Error::store("read persistent column", e))?;
+    session.last_active_at = optional_time::<DB>(row, "last_active_at")?;
+    session.reauthenticated_at = optional_time::<DB>(row, "reauthenticated_at")?;
+    session.rotated_at = optional_time::<DB>(row, "rotated_at")?;
+    Ok(session)
+}
+
+/// A nullable time column.
+fn optional_time<DB: Dialect>(
+    row: &DB::Row,
+    column: &'static str,
+) -> Result<Option<Timestamp>, Error>
+where
+    for<'r> &'r str: ColumnIndex<DB::Row>,
+{
+    let t: Option<DB::Time> = row
+        .try_get(column)
+        .map_err(|e| Error::store("read a lifecycle time column", e))?;
+    t.map(DB::from_time).transpose()
+}
+
+/// A session's own length in the `length_ms` column.
+///
+/// # Errors
+///
+/// [`Error::Store`] for a length of more than `i64::MAX` milliseconds.
+pub(crate) fn length_to_millis(length: Duration) -> Result<i64, Error> {
+    i64::try_from(length.as_millis())
+        .map_err(|e| Error::store("save session: length out of range", e))
+}
+
+/// A length read back from `length_ms`; a negative one is not a length.
+fn length_from_millis(ms: i64) -> Result<Duration, Error> {
+    u64::try_from(ms)
+        .map(Duration::from_millis)
+        .map_err(|e| Error::store("read length_ms column: negative", e))
 }
 
 /// A session id read back from the `id` column.

@@ -2,8 +2,8 @@
 //!
 //! [`SqlStore`](crate::SqlStore) is written once, over any `DB: Dialect`;
 //! a dialect supplies only what its database spells differently: the
-//! schema text, placeholders and casts in the statements, how a column
-//! holds a time, the batched lookup, the purge statement, the lock
+//! schema's versions, placeholders and casts in the statements, how a column
+//! holds a time, the batched lookup, the purge statement, how to list a table's columns, the lock
 //! that serializes migrations, and how the server is told a call's bound. sqlx's `Postgres`, `MySql` and `Sqlite`
 //! are the dialects, each behind its feature, in the way sqlx itself has
 //! one `Pool<DB>` with `PgPool` as an alias.
@@ -17,6 +17,7 @@ use sqlx::pool::PoolConnection;
 use sqlx::{Decode, Encode, Type};
 
 use crate::TableName;
+use crate::schema::Plan;
 use crate::statements::Statements;
 
 /// A database narvik-sqlx has a store for: [`sqlx::Postgres`],
@@ -38,10 +39,14 @@ pub(crate) mod private {
         /// milliseconds where the database has no timestamp type.
         type Time: for<'q> Encode<'q, Self> + for<'r> Decode<'r, Self> + Type<Self> + Copy + Send;
 
-        /// The schema for the default table name, one statement per
-        /// `;`-terminated line group: `sql/<db>.sql`, which the module docs
-        /// show too.
-        const SCHEMA: &'static str;
+        /// The schema's versions for the default table name, from
+        /// version 1, one statement per `;`-terminated line group:
+        /// `sql/<db>/v<N>.sql`, which the module docs show too.
+        const VERSIONS: &'static [&'static str];
+
+        /// The table that records the versions applied:
+        /// `sql/<db>/migrations.sql`.
+        const LEDGER: &'static str;
 
         /// Lookups per batched statement unless configured otherwise (1:
         /// coalescing off).
@@ -78,9 +83,15 @@ pub(crate) mod private {
         /// [`fetch_batch`](Self::fetch_batch) uses.
         fn batch_lookups(t: &str, columns: &str) -> Vec<String>;
 
-        /// One bounded batch of the purge: deletes at most the second
-        /// parameter's rows with `expires_at <=` the first.
+        /// One bounded batch of the purge: deletes at most the third
+        /// parameter's rows with `expires_at <=` the first, except
+        /// rotation markers whose `rotated_at` is later than the second.
         fn purge(t: &str) -> String;
+
+        /// A statement with one parameter that lists `table`'s column
+        /// names in a column `name` (no rows: no table), and the
+        /// parameter.
+        fn column_names(table: &TableName) -> (String, String);
 
         /// `sql` with the server told to end it after `after`, where the
         /// statement's text can say so (MariaDB; MySQL for a `SELECT`).
@@ -129,14 +140,15 @@ pub(crate) mod private {
             ids: Vec<SessionId>,
         ) -> impl Future<Output = Result<Vec<(SessionId, Self::Row)>, sqlx::Error>> + Send;
 
-        /// Runs the schema's `statements` for `table` on `conn`, holding
-        /// whatever lock keeps concurrent migrations from colliding, each
+        /// Brings `table` to the latest version on `conn` with `plan`
+        /// (`schema::apply`), holding whatever
+        /// lock keeps concurrent migrations from colliding, each
         /// statement (the lock's wait included) limited to `after` on the
         /// server where it can be.
         fn migrate<'c>(
-            conn: &'c mut Self::Connection,
+            conn: &'c mut PoolConnection<Self>,
             table: &'c TableName,
-            statements: &'c [String],
+            plan: &'c Plan,
             after: Duration,
         ) -> impl Future<Output = Result<(), sqlx::Error>> + Send + 'c;
     }

@@ -47,24 +47,37 @@
 //!
 //! # The table
 //!
-//! Each store's module shows its schema, from the file `sql/<db>.sql`
-//! that `migrate()` runs; all share the columns `id`
-//! (the 64-character hex session id, primary key), `user_id` (indexed),
-//! `created_at`, `expires_at` (indexed, millisecond precision) and `data`.
-//! `migrate()` creates the table and indexes if missing, and
-//! `migration_sql()` returns the same statements for your own migration
-//! tool. The table name is configurable with a checked [`TableName`]
-//! (`narvik_sessions` by default).
+//! Each store's module shows its schema, from the files `sql/<db>/v<N>.sql`
+//! that `migrate()` applies; all share the columns `id` (the 64-character
+//! hex session id, primary key), `user_id` (indexed), `created_at`,
+//! `expires_at` (indexed, millisecond precision) and `data` (version 1),
+//! and the session lifecycle's `length_ms`, `persistent`,
+//! `last_active_at`, `reauthenticated_at` and `rotated_at` (version 2,
+//! each `NULL` or with a default, so that rows written by a service that
+//! names only Narvik's columns read as plain sessions).
+//!
+//! `migrate()` brings the table to [`SCHEMA_VERSION`]: it creates a
+//! missing table and upgrades in place, rows intact, a table at an
+//! earlier version (one the previous release's `migrate()` created
+//! included), recording each version in `<table>_migrations`; it is safe
+//! to run on every start and from several processes at once.
+//! `migration_sql()` returns each version's statements ([`Migration`])
+//! for your own migration tool. The table name is configurable with a
+//! checked [`TableName`] (`narvik_sessions` by default).
 //!
 //! # Behaviour
 //!
 //! - Each operation is one statement: saving is an `INSERT` that fails
 //!   with [`Error::DuplicateSessionId`](narvik_core::Error::DuplicateSessionId)
-//!   on an existing id (nothing is overwritten); extending is one `UPDATE`
-//!   that never re-creates a deleted row; deleting a user's sessions, or all
+//!   on an existing id (nothing is overwritten); an update (an extension,
+//!   activity, re-authentication, rotation, new data: any of them at once)
+//!   is one `UPDATE` that never re-creates a deleted row, and reports
+//!   whether the row was there (rows matched, also on MySQL); deleting a user's sessions, or all
 //!   but one, is one `DELETE`.
 //! - Purging deletes `expires_at <= now` (narvik's `now`, never the
-//!   database's clock) in batches of [`DEFAULT_PURGE_BATCH_SIZE`] rows
+//!   database's clock), except rotation markers rotated after
+//!   [`rotation_marker_cutoff`](narvik_core::store::rotation_marker_cutoff),
+//!   in batches of [`DEFAULT_PURGE_BATCH_SIZE`] rows
 //!   (configurable), each its own statement, and returns the total.
 //!   [`PurgeTask`] runs it in the background on a period.
 //! - Under load, concurrent lookups share statements: when all of the
@@ -95,7 +108,7 @@
 //!
 //! | call | bound | default | set with |
 //! |---|---|---|---|
-//! | each session call: lookup, save, extend, delete, list or delete a user's sessions | the call bound | [`DEFAULT_TIMEOUT`] (500 ms) on PostgreSQL and MySQL/MariaDB; [`sqlite::DEFAULT_TIMEOUT`] (5 s, the busy timeout) on SQLite | [`SqlStore::builder`]`().timeout(..)` (servers), [`SqlStore::with_timeout`] |
+//! | each session call: lookup, save, update, delete, list or delete a user's sessions | the call bound | [`DEFAULT_TIMEOUT`] (500 ms) on PostgreSQL and MySQL/MariaDB; [`sqlite::DEFAULT_TIMEOUT`] (5 s, the busy timeout) on SQLite | [`SqlStore::builder`]`().timeout(..)` (servers), [`SqlStore::with_timeout`] |
 //! | each purge batch (one `DELETE` of at most the batch size) | the purge bound | [`DEFAULT_PURGE_TIMEOUT`] (10 s) | [`SqlStore::with_purge_timeout`] |
 //! | `migrate()`, whole (it may wait for another process's migration) | the migration bound | [`DEFAULT_MIGRATE_TIMEOUT`] (60 s) | [`SqlStore::with_migrate_timeout`] |
 //!
@@ -140,7 +153,8 @@
 //!   [`sqlite`], [`postgres`] and [`mysql`], beside each store's
 //!   constructors, schema docs and the `sql/<db>.sql` schema file.
 //! - `statements.rs`: every statement's text, spelled by the dialect;
-//!   `schema.rs`: the schema file's statements for a table name;
+//!   `schema.rs`: the schema's versions ([`Migration`]) and how
+//!   `migrate()` applies them;
 //!   `columns.rs`: rows into sessions; `coalesce.rs`: batched lookups.
 //! - [`TableName`]: the checked table name.
 //! - [`PurgeTask`]: the background purge.
@@ -200,6 +214,8 @@ pub use dialect::Dialect;
 /// serves any store; re-exported here so code that imports it from this
 /// crate keeps working.
 pub use narvik_core::PurgeTask;
+#[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
+pub use schema::{Migration, SCHEMA_VERSION};
 #[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
 pub use store::SqlStore;
 pub use table::{InvalidTableName, TableName};

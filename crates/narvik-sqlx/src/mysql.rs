@@ -2,10 +2,18 @@
 //!
 //! # Schema
 //!
-//! `sql/mysql.sql`, for the default table name:
+//! `sql/mysql/v1.sql` then `sql/mysql/v2.sql` (see
+//! [`Migration`](crate::Migration)), for the default table name:
 //!
 //! ```sql
-#![doc = include_str!("../sql/mysql.sql")]
+#![doc = include_str!("../sql/mysql/v1.sql")]
+#![doc = include_str!("../sql/mysql/v2.sql")]
+//! ```
+//!
+//! and `sql/mysql/migrations.sql`, the record of versions applied:
+//!
+//! ```sql
+#![doc = include_str!("../sql/mysql/migrations.sql")]
 //! ```
 //!
 //! Times are `DATETIME(3)` in UTC: milliseconds, like narvik's
@@ -20,8 +28,12 @@
 //! characters; the index covers the first 255, which InnoDB's key size
 //! allows, and the full value is compared.
 //!
-//! `migrate()` needs no lock of its own: MySQL's DDL takes a metadata
-//! lock, and `IF NOT EXISTS` makes a concurrent loser a no-op.
+//! `migrate()` holds a named lock (`GET_LOCK`) keyed on the table name
+//! while it runs: a second migration waits, then finds the table at the
+//! latest version. MySQL's DDL commits as it goes; the version a table is
+//! at is read from its columns, so a migration that stopped halfway is
+//! finished by the next, not applied twice. `persistent` is a `BOOLEAN`
+//! (`TINYINT(1)`).
 //!
 //! # Bounds on the server
 //!
@@ -49,11 +61,12 @@ use std::future::Future;
 use std::time::Duration;
 
 use narvik_core::{Error, SessionId, Timestamp};
-use sqlx::mysql::{MySql, MySqlConnection, MySqlDatabaseError, MySqlQueryResult, MySqlRow};
+use sqlx::mysql::{MySql, MySqlDatabaseError, MySqlQueryResult, MySqlRow};
 use sqlx::pool::PoolConnection;
 use sqlx::types::time::OffsetDateTime;
 
 use crate::columns::{from_datetime, to_datetime};
+use crate::schema::Plan;
 use crate::statements::Statements;
 use crate::{DEFAULT_TIMEOUT, SqlStore, TableName, bound, coalesce, dialect, schema};
 
@@ -82,7 +95,11 @@ impl dialect::private::Server for MySql {}
 impl dialect::private::Sealed for MySql {
     type Time = OffsetDateTime;
 
-    const SCHEMA: &'static str = include_str!("../sql/mysql.sql");
+    const VERSIONS: &'static [&'static str] = &[
+        include_str!("../sql/mysql/v1.sql"),
+        include_str!("../sql/mysql/v2.sql"),
+    ];
+    const LEDGER: &'static str = include_str!("../sql/mysql/migrations.sql");
     const DEFAULT_LOOKUP_BATCH: usize = narvik_coalesce::DEFAULT_MAX_BATCH;
     const DEFAULT_TIMEOUT: Duration = DEFAULT_TIMEOUT;
 
@@ -100,7 +117,19 @@ impl dialect::private::Sealed for MySql {
 
     fn purge(t: &str) -> String {
         // One bounded batch, walking the expires_at index.
-        format!("DELETE FROM {t} WHERE expires_at <= ? LIMIT ?")
+        format!(
+            "DELETE FROM {t} WHERE expires_at <= ? \
+             AND (rotated_at IS NULL OR rotated_at <= ?) LIMIT ?"
+        )
+    }
+
+    fn column_names(table: &TableName) -> (String, String) {
+        (
+            "SELECT CAST(COLUMN_NAME AS CHAR) AS name FROM information_schema.COLUMNS \
+             WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ?"
+                .to_owned(),
+            table.as_str().to_owned(),
+        )
     }
 
     fn limit_statement(sql: String, after: Duration) -> String {
@@ -150,15 +179,41 @@ impl dialect::private::Sealed for MySql {
     }
 
     async fn migrate(
-        conn: &mut MySqlConnection,
-        _table: &TableName,
-        statements: &[String],
+        conn: &mut PoolConnection<Self>,
+        table: &TableName,
+        plan: &Plan,
         after: Duration,
     ) -> Result<(), sqlx::Error> {
-        let limited: Vec<String> = statements
-            .iter()
-            .map(|s| Self::limit_statement(s.clone(), after))
-            .collect();
-        schema::run::<Self>(conn, &limited).await
+        // The named lock belongs to the connection: should this call be
+        // cut short at its bound before it releases it, closing the
+        // connection releases it, where going back to the pool would keep
+        // it held.
+        conn.close_on_drop();
+        // The server's names are at most 64 characters: the table name's
+        // 48 fit.
+        let name = format!("narvik-sqlx {table}");
+        // GET_LOCK waits whole seconds; the store's bound ends the call
+        // first.
+        let wait = i64::try_from(after.as_secs().saturating_add(1)).unwrap_or(i64::MAX);
+        let locked: Option<i64> = sqlx::query_scalar(sqlx::AssertSqlSafe(Self::limit_statement(
+            "SELECT GET_LOCK(?, ?)".to_owned(),
+            after,
+        )))
+        .bind(&name)
+        .bind(wait)
+        .fetch_one(&mut **conn)
+        .await?;
+        if locked != Some(1) {
+            return Err(sqlx::Error::Io(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "another migration held the migration lock",
+            )));
+        }
+        let applied = schema::apply::<Self>(conn, plan).await;
+        let released = sqlx::query("SELECT RELEASE_LOCK(?)")
+            .bind(&name)
+            .execute(&mut **conn)
+            .await;
+        applied.and(released.map(drop))
     }
 }

@@ -2,23 +2,33 @@
 //!
 //! # Schema
 //!
-//! `sql/postgres.sql`, for the default table name; `id` is the lower-case
-//! hex SHA-256 of the token:
+//! `sql/postgres/v1.sql` then `sql/postgres/v2.sql` (see
+//! [`Migration`](crate::Migration)), for the default table name; `id` is
+//! the lower-case hex SHA-256 of the token:
 //!
 //! ```sql
-#![doc = include_str!("../sql/postgres.sql")]
+#![doc = include_str!("../sql/postgres/v1.sql")]
+#![doc = include_str!("../sql/postgres/v2.sql")]
+//! ```
+//!
+//! and `sql/postgres/migrations.sql`, the record of versions applied:
+//!
+//! ```sql
+#![doc = include_str!("../sql/postgres/migrations.sql")]
 //! ```
 //!
 //! Times are `TIMESTAMPTZ(3)`: milliseconds, like narvik's [`Timestamp`]
 //! and JavaScript's `Date`. The defaults let a service that writes only
-//! Narvik's columns (id, user id, expiry) share the table.
+//! Narvik's columns (id, user id, expiry, data) share the table.
 //!
 //! The table is found through the connection's `search_path`; to keep it in
 //! another schema, set `search_path` on the pool's connections.
 //!
 //! `migrate()` runs in one transaction holding an advisory lock keyed on
-//! the table name: concurrent `CREATE TABLE IF NOT EXISTS` can otherwise
-//! still collide in the catalog (a unique violation on `pg_type`).
+//! the table name: a second migration waits, then finds the table at the
+//! latest version (concurrent `CREATE TABLE IF NOT EXISTS` would otherwise
+//! still collide in the catalog, a unique violation on `pg_type`). The
+//! DDL is transactional: a migration that fails leaves nothing half done.
 //!
 //! # Bounds on the server
 //!
@@ -43,10 +53,11 @@ use std::time::Duration;
 use narvik_core::{Error, SessionId, Timestamp};
 use sqlx::Connection;
 use sqlx::pool::PoolConnection;
-use sqlx::postgres::{PgConnectOptions, PgConnection, PgQueryResult, PgRow, Postgres};
+use sqlx::postgres::{PgConnectOptions, PgQueryResult, PgRow, Postgres};
 use sqlx::types::time::OffsetDateTime;
 
 use crate::columns::{from_datetime, to_datetime};
+use crate::schema::Plan;
 use crate::statements::Statements;
 use crate::{DEFAULT_TIMEOUT, SqlStore, TableName, bound, coalesce, dialect, schema};
 
@@ -95,7 +106,11 @@ fn set_local_statement_timeout(after: Duration) -> String {
 impl dialect::private::Sealed for Postgres {
     type Time = OffsetDateTime;
 
-    const SCHEMA: &'static str = include_str!("../sql/postgres.sql");
+    const VERSIONS: &'static [&'static str] = &[
+        include_str!("../sql/postgres/v1.sql"),
+        include_str!("../sql/postgres/v2.sql"),
+    ];
+    const LEDGER: &'static str = include_str!("../sql/postgres/migrations.sql");
     const DEFAULT_LOOKUP_BATCH: usize = narvik_coalesce::DEFAULT_MAX_BATCH;
     const DEFAULT_TIMEOUT: Duration = DEFAULT_TIMEOUT;
 
@@ -132,7 +147,19 @@ impl dialect::private::Sealed for Postgres {
         // expired).
         format!(
             "DELETE FROM {t} WHERE id IN \
-             (SELECT id FROM {t} WHERE expires_at <= $1 LIMIT $2 FOR UPDATE SKIP LOCKED)"
+             (SELECT id FROM {t} WHERE expires_at <= $1 \
+             AND (rotated_at IS NULL OR rotated_at <= $2) LIMIT $3 FOR UPDATE SKIP LOCKED)"
+        )
+    }
+
+    fn column_names(table: &TableName) -> (String, String) {
+        // `to_regclass` finds the table through the `search_path`, as the
+        // store's statements do; NULL (no table) matches no column.
+        (
+            "SELECT attname::text AS name FROM pg_attribute \
+             WHERE attrelid = to_regclass($1) AND attnum > 0 AND NOT attisdropped"
+                .to_owned(),
+            Self::quote(table.as_str()),
         )
     }
 
@@ -172,9 +199,9 @@ impl dialect::private::Sealed for Postgres {
     }
 
     async fn migrate(
-        conn: &mut PgConnection,
+        conn: &mut PoolConnection<Self>,
         table: &TableName,
-        statements: &[String],
+        plan: &Plan,
         after: Duration,
     ) -> Result<(), sqlx::Error> {
         let mut tx = conn.begin().await?;
@@ -185,7 +212,7 @@ impl dialect::private::Sealed for Postgres {
             .bind(format!("narvik-sqlx migrate {table}"))
             .execute(&mut *tx)
             .await?;
-        schema::run::<Self>(&mut tx, statements).await?;
+        schema::apply::<Self>(&mut tx, plan).await?;
         tx.commit().await
     }
 }

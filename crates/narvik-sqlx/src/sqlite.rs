@@ -2,16 +2,25 @@
 //!
 //! # Schema
 //!
-//! `sql/sqlite.sql`, for the default table name:
+//! `sql/sqlite/v1.sql` then `sql/sqlite/v2.sql` (see
+//! [`Migration`](crate::Migration)), for the default table name:
 //!
 //! ```sql
-#![doc = include_str!("../sql/sqlite.sql")]
+#![doc = include_str!("../sql/sqlite/v1.sql")]
+#![doc = include_str!("../sql/sqlite/v2.sql")]
+//! ```
+//!
+//! and `sql/sqlite/migrations.sql`, the record of versions applied:
+//!
+//! ```sql
+#![doc = include_str!("../sql/sqlite/migrations.sql")]
 //! ```
 //!
 //! SQLite has no timestamp type, so times are INTEGER unix milliseconds
 //! (what narvik's [`Timestamp`] and JavaScript's `Date.getTime()` hold):
-//! exact, compared numerically, and indexable. The defaults let a service
-//! that writes only Narvik's columns (id, user id, expiry) share the table.
+//! exact, compared numerically, and indexable; `persistent` is 0 or 1. The
+//! defaults let a service that writes only Narvik's columns (id, user id,
+//! expiry, data) share the table.
 //!
 //! # Concurrency
 //!
@@ -48,12 +57,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use narvik_core::{Error, SessionId, Timestamp};
+use sqlx::Connection;
 use sqlx::pool::PoolConnection;
 use sqlx::sqlite::{
-    Sqlite, SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool,
-    SqlitePoolOptions, SqliteQueryResult, SqliteRow, SqliteSynchronous,
+    Sqlite, SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
+    SqliteQueryResult, SqliteRow, SqliteSynchronous,
 };
 
+use crate::schema::Plan;
 use crate::statements::Statements;
 use crate::{SqlStore, TableName, coalesce, dialect, schema};
 
@@ -194,7 +205,11 @@ impl<D> SqlStore<Sqlite, D> {
 impl dialect::private::Sealed for Sqlite {
     type Time = i64;
 
-    const SCHEMA: &'static str = include_str!("../sql/sqlite.sql");
+    const VERSIONS: &'static [&'static str] = &[
+        include_str!("../sql/sqlite/v1.sql"),
+        include_str!("../sql/sqlite/v2.sql"),
+    ];
+    const LEDGER: &'static str = include_str!("../sql/sqlite/migrations.sql");
     // In-process lookups: there is no round trip for a batch to save.
     const DEFAULT_LOOKUP_BATCH: usize = 1;
     const DEFAULT_TIMEOUT: Duration = DEFAULT_TIMEOUT;
@@ -214,7 +229,17 @@ impl dialect::private::Sealed for Sqlite {
     fn purge(t: &str) -> String {
         // SQLite's DELETE ... LIMIT is a compile-time option, so the batch
         // is chosen by a subquery on the expires_at index.
-        format!("DELETE FROM {t} WHERE id IN (SELECT id FROM {t} WHERE expires_at <= ?1 LIMIT ?2)")
+        format!(
+            "DELETE FROM {t} WHERE id IN (SELECT id FROM {t} WHERE expires_at <= ?1 \
+             AND (rotated_at IS NULL OR rotated_at <= ?2) LIMIT ?3)"
+        )
+    }
+
+    fn column_names(table: &TableName) -> (String, String) {
+        (
+            "SELECT name FROM pragma_table_info(?1)".to_owned(),
+            table.as_str().to_owned(),
+        )
     }
 
     fn to_time(t: Timestamp, _: &'static str) -> Result<i64, Error> {
@@ -237,17 +262,21 @@ impl dialect::private::Sealed for Sqlite {
         coalesce::fetch_in_lists(sql, conn, ids)
     }
 
-    fn migrate<'c>(
-        conn: &'c mut SqliteConnection,
-        _table: &'c TableName,
-        statements: &'c [String],
+    async fn migrate(
+        conn: &mut PoolConnection<Self>,
+        _table: &TableName,
+        plan: &Plan,
         // No statement timeout in SQLite: the store's bound is the
         // client's, and the busy timeout ends a wait for a lock.
         _after: Duration,
-    ) -> impl Future<Output = Result<(), sqlx::Error>> + Send + 'c {
-        // One write connection per store serializes migrations within the
-        // process; across processes, `IF NOT EXISTS` and SQLite's write
-        // lock make a concurrent loser a no-op.
-        schema::run::<Self>(conn, statements)
+    ) -> Result<(), sqlx::Error> {
+        // The write lock, taken up front (`IMMEDIATE`) and held to the
+        // commit, serializes migrations across connections and processes:
+        // the second finds the table at the latest version. SQLite's DDL
+        // is transactional, so a migration that fails leaves nothing half
+        // done.
+        let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
+        schema::apply::<Self>(&mut tx, plan).await?;
+        tx.commit().await
     }
 }

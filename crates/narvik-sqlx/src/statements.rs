@@ -13,29 +13,36 @@ use crate::TableName;
 use crate::bound::Timeouts;
 use crate::dialect::Dialect;
 
+/// The columns a session has beside Narvik's (schema version 2), in the
+/// order the statements name them.
+const LIFECYCLE: &str = "length_ms, persistent, last_active_at, reauthenticated_at, rotated_at";
+
 /// The statements for one table and bounds, built once per store. `SqlStr` clones
 /// share the text, and sqlx caches each connection's prepared statement
 /// by it.
 #[derive(Debug)]
 pub struct Statements {
-    /// (id, user id, created at, expires at, data)
+    /// (id, user id, created at, expires at, data, length ms, persistent,
+    /// last active at, reauthenticated at, rotated at)
     pub(crate) insert: SqlStr,
-    /// (id) → user_id, created_at, expires_at, data
+    /// (id) → user_id, created_at, expires_at, data and the lifecycle's
+    /// columns
     pub(crate) fetch: SqlStr,
-    /// The dialect's batched lookups → id, user_id, created_at,
-    /// expires_at, data
+    /// The dialect's batched lookups → id and what `fetch` selects
     pub(crate) fetch_many: Vec<SqlStr>,
-    /// (expires at, id)
-    pub(crate) update_expiry: SqlStr,
+    /// (expires at, last active at, reauthenticated at, rotated at, data,
+    /// id), each but the id NULL to leave its column as it is
+    pub(crate) update: SqlStr,
     /// (id)
     pub(crate) delete: SqlStr,
-    /// (user id) → id, created_at, expires_at, data
+    /// (user id) → id, created_at, expires_at, data and the lifecycle's
+    /// columns
     pub(crate) fetch_for_user: SqlStr,
     /// (user id)
     pub(crate) delete_for_user: SqlStr,
     /// (user id, id to keep)
     pub(crate) delete_others: SqlStr,
-    /// (now, batch size)
+    /// (now, rotation marker cutoff, batch size)
     pub(crate) purge: SqlStr,
 }
 
@@ -50,33 +57,50 @@ impl Statements {
         let sql = |s: String| limited(s, timeouts.call);
         Self {
             insert: sql(format!(
-                "INSERT INTO {t} (id, user_id, created_at, expires_at, data) \
-                 VALUES ({}, {}, {}, {}, {})",
+                "INSERT INTO {t} (id, user_id, created_at, expires_at, data, {LIFECYCLE}) \
+                 VALUES ({}, {}, {}, {}, {}, {}, {}, {}, {}, {})",
                 id(1),
                 p(2),
                 p(3),
                 p(4),
-                DB::data_param(5)
+                DB::data_param(5),
+                p(6),
+                p(7),
+                p(8),
+                p(9),
+                p(10)
             )),
             fetch: sql(format!(
-                "SELECT user_id, created_at, expires_at, {data_col} FROM {t} WHERE id = {}",
+                "SELECT user_id, created_at, expires_at, {data_col}, {LIFECYCLE} \
+                 FROM {t} WHERE id = {}",
                 id(1)
             )),
             fetch_many: DB::batch_lookups(
                 &t,
-                &format!("{id_col}, user_id, created_at, expires_at, {data_col}"),
+                &format!("{id_col}, user_id, created_at, expires_at, {data_col}, {LIFECYCLE}"),
             )
             .into_iter()
             .map(sql)
             .collect(),
-            update_expiry: sql(format!(
-                "UPDATE {t} SET expires_at = {} WHERE id = {}",
+            // One statement whatever the update holds, so each connection
+            // prepares it once: a NULL parameter keeps its column.
+            update: sql(format!(
+                "UPDATE {t} SET expires_at = COALESCE({}, expires_at), \
+                 last_active_at = COALESCE({}, last_active_at), \
+                 reauthenticated_at = COALESCE({}, reauthenticated_at), \
+                 rotated_at = COALESCE({}, rotated_at), \
+                 data = COALESCE({}, data) WHERE id = {}",
                 p(1),
-                id(2)
+                p(2),
+                p(3),
+                p(4),
+                DB::data_param(5),
+                id(6)
             )),
             delete: sql(format!("DELETE FROM {t} WHERE id = {}", id(1))),
             fetch_for_user: sql(format!(
-                "SELECT {id_col}, created_at, expires_at, {data_col} FROM {t} WHERE user_id = {}",
+                "SELECT {id_col}, created_at, expires_at, {data_col}, {LIFECYCLE} \
+                 FROM {t} WHERE user_id = {}",
                 p(1)
             )),
             delete_for_user: sql(format!("DELETE FROM {t} WHERE user_id = {}", p(1))),

@@ -10,7 +10,7 @@ use std::marker::PhantomData;
 use std::sync::Arc;
 use std::time::Duration;
 
-use narvik_core::store::{PurgeableStore, SessionStore, UserSessionStore};
+use narvik_core::store::{PurgeableStore, SessionStore, UserSessionStore, rotation_marker_cutoff};
 use narvik_core::{Error, Session, SessionId, SessionUpdate, Timestamp};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -20,8 +20,9 @@ use sqlx::{AssertSqlSafe, ColumnIndex, Decode, Encode, Executor, Pool, Row, Type
 use crate::bound::{Bound, Timeouts};
 use crate::builder::SqlStoreBuilder;
 use crate::coalesce::{self, Coalescer};
-use crate::columns::{decode_id, encode_data, insert_error, session_from_row};
+use crate::columns::{decode_id, encode_data, insert_error, length_to_millis, session_from_row};
 use crate::dialect::{Dialect, private};
+use crate::schema::Migration;
 use crate::statements::Statements;
 use crate::{DEFAULT_PURGE_BATCH_SIZE, TableName, schema};
 
@@ -219,19 +220,57 @@ impl<DB: Dialect, D> SqlStore<DB, D> {
         &self.table
     }
 
-    /// The statements [`migrate`](Self::migrate) runs, for your own
-    /// migration tool: the module's schema, for this store's table name.
+    /// The schema's versions, from 1 to [`SCHEMA_VERSION`](crate::SCHEMA_VERSION), each with
+    /// the statements that bring a table at the version before to it, for
+    /// this store's table name: what [`migrate`](Self::migrate) applies,
+    /// for your own migration tool. Apply them in order; `migrate()`
+    /// later recognises the version a table is at from its columns (see
+    /// [`Migration`]).
+    ///
+    /// ```
+    /// # #[cfg(feature = "sqlite")]
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// use narvik_sqlx::{SCHEMA_VERSION, SqliteStore};
+    ///
+    /// let store = SqliteStore::<()>::open_in_memory().await?;
+    /// let migrations = store.migration_sql();
+    /// assert_eq!(migrations.len(), SCHEMA_VERSION as usize);
+    /// assert_eq!(migrations[0].version(), 1); // CREATE TABLE ...
+    /// assert!(migrations[1].sql().contains("ADD COLUMN rotated_at"));
+    /// # Ok::<(), narvik_core::Error>(())
+    /// # }).unwrap();
+    /// ```
     #[must_use]
-    pub fn migration_sql(&self) -> Vec<String> {
-        schema::statements::<DB>(&self.table)
+    pub fn migration_sql(&self) -> Vec<Migration> {
+        schema::migrations::<DB>(&self.table)
     }
+}
 
-    /// Creates the table and its indexes if they do not exist. Safe to run
-    /// on every start, and from several processes at once (each module
-    /// says how its database keeps them apart). Bounded by
+/// Migrations.
+impl<DB, D> SqlStore<DB, D>
+where
+    DB: Dialect,
+    for<'q> &'q str: Encode<'q, DB> + Decode<'q, DB> + Type<DB> + ColumnIndex<DB::Row>,
+    i64: for<'q> Encode<'q, DB> + for<'r> Decode<'r, DB> + Type<DB>,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+{
+    /// Brings the table to the latest schema version
+    /// ([`SCHEMA_VERSION`](crate::SCHEMA_VERSION)): creates it and its indexes if missing, and
+    /// upgrades in place, rows intact, a table at an earlier version
+    /// (one the previous release's `migrate()` created included); records
+    /// each version in `<table>_migrations`. Safe to run on every start,
+    /// and from several processes at once: each holds a lock for the
+    /// table while it runs (each module says which), so the second finds
+    /// the table up to date. Bounded by
     /// [`with_migrate_timeout`](Self::with_migrate_timeout), not by the
     /// session calls' bound: waiting for another process's migration is
     /// normal here.
+    ///
+    /// The version a table is at is read from its columns (each version
+    /// adds one), so a table brought up to date by your own migration
+    /// tool ([`migration_sql`](Self::migration_sql)) is left as it is; a
+    /// table at a later version than this release knows is left as it
+    /// is too.
     ///
     /// # Errors
     ///
@@ -239,7 +278,7 @@ impl<DB: Dialect, D> SqlStore<DB, D> {
     /// with [`Error::is_timeout`] true if that takes longer than the bound.
     pub async fn migrate(&self) -> Result<(), Error> {
         let bound = Bound::new("migrate session table", self.timeouts.migrate);
-        let statements = self.migration_sql();
+        let plan = schema::Plan::new::<DB>(&self.table, self.timeouts.migrate);
         bound
             .run::<DB, _>(async {
                 let mut conn = self
@@ -247,13 +286,15 @@ impl<DB: Dialect, D> SqlStore<DB, D> {
                     .acquire()
                     .await
                     .map_err(|e| bound.error::<DB, _>(e))?;
-                DB::migrate(&mut conn, &self.table, &statements, self.timeouts.migrate)
+                DB::migrate(&mut conn, &self.table, &plan, self.timeouts.migrate)
                     .await
                     .map_err(|e| bound.error::<DB, _>(e))
             })
             .await
     }
+}
 
+impl<DB: Dialect, D> SqlStore<DB, D> {
     /// Closes the pools, waiting for statements in progress.
     pub async fn close(&self) {
         self.writer.close().await;
@@ -356,12 +397,17 @@ where
     /// One batch of the purge. Where the server limits statements per
     /// connection (PostgreSQL), in a transaction that raises the limit to
     /// the purge bound for this one statement.
-    async fn purge_batch(&self, now: DB::Time) -> Result<DB::QueryResult, sqlx::Error>
+    async fn purge_batch(
+        &self,
+        now: DB::Time,
+        cutoff: DB::Time,
+    ) -> Result<DB::QueryResult, sqlx::Error>
     where
         i64: for<'q> Encode<'q, DB> + Type<DB>,
     {
         let query = sqlx::query(self.sql.purge.clone())
             .bind(now)
+            .bind(cutoff)
             .bind(i64::from(self.purge_batch_size));
         let Some(limit) = DB::limit_transaction(self.timeouts.purge) else {
             return query.execute(&self.writer).await;
@@ -381,6 +427,11 @@ where
     DB: Dialect,
     D: Serialize + DeserializeOwned + Send + Sync + 'static,
     for<'q> &'q str: Encode<'q, DB> + Decode<'q, DB> + Type<DB> + ColumnIndex<DB::Row>,
+    for<'q> i64: Encode<'q, DB> + Decode<'q, DB> + Type<DB>,
+    for<'q> bool: Encode<'q, DB> + Decode<'q, DB> + Type<DB>,
+    for<'q> Option<DB::Time>: Encode<'q, DB>,
+    for<'q> Option<i64>: Encode<'q, DB>,
+    for<'q> Option<&'q str>: Encode<'q, DB>,
     for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
 {
     type Data = D;
@@ -389,6 +440,17 @@ where
         let data = encode_data(session.id, &session.data)?;
         let created_at = DB::to_time(session.created_at, "save session: created_at out of range")?;
         let expires_at = DB::to_time(session.expires_at, "save session: expires_at out of range")?;
+        let length_ms = session.length.map(length_to_millis).transpose()?;
+        let last_active_at = optional_time::<DB>(
+            session.last_active_at,
+            "save session: last_active_at out of range",
+        )?;
+        let reauthenticated_at = optional_time::<DB>(
+            session.reauthenticated_at,
+            "save session: reauthenticated_at out of range",
+        )?;
+        let rotated_at =
+            optional_time::<DB>(session.rotated_at, "save session: rotated_at out of range")?;
         let bound = self.call("save session");
         bound
             .run::<DB, _>(async move {
@@ -399,6 +461,11 @@ where
                     .bind(created_at)
                     .bind(expires_at)
                     .bind(data.as_str())
+                    .bind(length_ms)
+                    .bind(session.persistent)
+                    .bind(last_active_at)
+                    .bind(reauthenticated_at)
+                    .bind(rotated_at)
                     .execute(&self.writer)
                     .await
                     .map_err(|e| insert_error::<DB>(session.id, bound, e))
@@ -433,19 +500,35 @@ where
         id: &SessionId,
         update: SessionUpdate<D>,
     ) -> Result<bool, Error> {
-        // The lifecycle's columns arrive with the next schema version.
-        if !update.is_expiry_only() {
-            return Err(Error::NotSupported("update_session: lifecycle columns"));
-        }
-        let Some(expires_at) = update.expires_at else {
-            return Ok(true);
-        };
-        let expires_at = DB::to_time(expires_at, "update session expiry: out of range")?;
+        let expires_at =
+            optional_time::<DB>(update.expires_at, "update session: expires_at out of range")?;
+        let last_active_at = optional_time::<DB>(
+            update.last_active_at,
+            "update session: last_active_at out of range",
+        )?;
+        let reauthenticated_at = optional_time::<DB>(
+            update.reauthenticated_at,
+            "update session: reauthenticated_at out of range",
+        )?;
+        let rotated_at =
+            optional_time::<DB>(update.rotated_at, "update session: rotated_at out of range")?;
+        let data = update
+            .data
+            .as_ref()
+            .map(|data| encode_data(*id, data))
+            .transpose()?;
         let mut hex = [0u8; 64];
-        let query = sqlx::query(self.sql.update_expiry.clone())
+        let query = sqlx::query(self.sql.update.clone())
             .bind(expires_at)
+            .bind(last_active_at)
+            .bind(reauthenticated_at)
+            .bind(rotated_at)
+            .bind(data.as_deref())
             .bind(id.encode_hex(&mut hex));
-        self.execute(self.call("update session expiry"), query)
+        // Rows matched, not rows changed, on every database (sqlx asks
+        // MySQL for found rows): an update that writes what is there
+        // already still finds the session.
+        self.execute(self.call("update session"), query)
             .await
             .map(|done| DB::rows_affected(&done) > 0)
     }
@@ -464,6 +547,11 @@ where
     DB: Dialect,
     D: Serialize + DeserializeOwned + Send + Sync + 'static,
     for<'q> &'q str: Encode<'q, DB> + Decode<'q, DB> + Type<DB> + ColumnIndex<DB::Row>,
+    for<'q> i64: Encode<'q, DB> + Decode<'q, DB> + Type<DB>,
+    for<'q> bool: Encode<'q, DB> + Decode<'q, DB> + Type<DB>,
+    for<'q> Option<DB::Time>: Encode<'q, DB>,
+    for<'q> Option<i64>: Encode<'q, DB>,
+    for<'q> Option<&'q str>: Encode<'q, DB>,
     for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
 {
     async fn fetch_sessions_for_user(&self, user_id: &str) -> Result<Vec<Session<D>>, Error> {
@@ -520,8 +608,13 @@ where
     /// own statement and transaction, so no purge holds one huge
     /// transaction or its locks, and writers wait at most one batch. Each
     /// batch is bounded by the purge bound
-    /// ([`SqlStore::with_purge_timeout`]).
+    /// ([`SqlStore::with_purge_timeout`]). Rotation markers rotated after
+    /// [`rotation_marker_cutoff`] stay until then.
     async fn delete_all_expired_sessions(&self, now: Timestamp) -> Result<u64, Error> {
+        let cutoff = DB::to_time(
+            rotation_marker_cutoff(now),
+            "purge expired sessions: now out of range",
+        )?;
         let now = DB::to_time(now, "purge expired sessions: now out of range")?;
         let batch = u64::from(self.purge_batch_size);
         let bound = Bound::new("purge expired sessions", self.timeouts.purge);
@@ -529,7 +622,7 @@ where
         loop {
             let removed = bound
                 .run::<DB, _>(async move {
-                    self.purge_batch(now)
+                    self.purge_batch(now, cutoff)
                         .await
                         .map_err(|e| bound.error::<DB, _>(e))
                 })
@@ -544,4 +637,16 @@ where
             }
         }
     }
+}
+
+/// An optional time in the time column's type.
+///
+/// # Errors
+///
+/// [`Error::Store`] naming `what` for a time the column cannot hold.
+fn optional_time<DB: Dialect>(
+    t: Option<Timestamp>,
+    what: &'static str,
+) -> Result<Option<DB::Time>, Error> {
+    t.map(|t| DB::to_time(t, what)).transpose()
 }

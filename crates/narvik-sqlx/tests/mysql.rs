@@ -46,6 +46,14 @@ impl Backend for My {
         pool_with(options, connect_options()).await
     }
 
+    async fn another_pool(_: &MySqlPool) -> MySqlPool {
+        pool_with(
+            MySqlPoolOptions::new().max_connections(4),
+            connect_options(),
+        )
+        .await
+    }
+
     fn store<D>(pool: MySqlPool) -> MySqlStore<D> {
         MySqlStore::new(pool)
     }
@@ -103,8 +111,11 @@ impl Backend for My {
     }
 
     fn cleanup<D>(store: MySqlStore<D>) -> Cleanup<MySqlStore<D>> {
-        let quoted = Self::quote(store.table_name());
-        support::drop_table_on_drop::<MySql, _>(store, quoted, connect_options())
+        let tables = vec![
+            Self::quote(store.table_name()),
+            Self::quote(&support::migrations_table(store.table_name())),
+        ];
+        support::drop_tables_on_drop::<MySql, _>(store, tables, connect_options())
     }
 
     fn quote(table: &TableName) -> String {
@@ -167,6 +178,11 @@ async fn the_schema_uses_millisecond_datetimes_and_exact_user_ids() {
             ("created_at", "datetime", Some(3), None),
             ("expires_at", "datetime", Some(3), None),
             ("data", "longtext", None, Some("utf8mb4_bin")),
+            ("length_ms", "bigint", None, None),
+            ("persistent", "tinyint", None, None),
+            ("last_active_at", "datetime", Some(3), None),
+            ("reauthenticated_at", "datetime", Some(3), None),
+            ("rotated_at", "datetime", Some(3), None),
         ]
     );
 

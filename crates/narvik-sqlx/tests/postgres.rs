@@ -46,6 +46,10 @@ impl Backend for Pg {
         pool_with(options, connect_options()).await
     }
 
+    async fn another_pool(_: &PgPool) -> PgPool {
+        pool_with(PgPoolOptions::new().max_connections(4), connect_options()).await
+    }
+
     fn store<D>(pool: PgPool) -> PostgresStore<D> {
         PostgresStore::new(pool)
     }
@@ -95,8 +99,11 @@ impl Backend for Pg {
     }
 
     fn cleanup<D>(store: PostgresStore<D>) -> Cleanup<PostgresStore<D>> {
-        let quoted = Self::quote(store.table_name());
-        support::drop_table_on_drop::<Postgres, _>(store, quoted, connect_options())
+        let tables = vec![
+            Self::quote(store.table_name()),
+            Self::quote(&support::migrations_table(store.table_name())),
+        ];
+        support::drop_tables_on_drop::<Postgres, _>(store, tables, connect_options())
     }
 
     fn quote(table: &TableName) -> String {
@@ -159,6 +166,11 @@ async fn the_schema_uses_native_millisecond_timestamps_and_jsonb() {
         ("created_at", "timestamp with time zone", Some(3)),
         ("expires_at", "timestamp with time zone", Some(3)),
         ("data", "jsonb", None),
+        ("length_ms", "bigint", None),
+        ("persistent", "boolean", None),
+        ("last_active_at", "timestamp with time zone", Some(3)),
+        ("reauthenticated_at", "timestamp with time zone", Some(3)),
+        ("rotated_at", "timestamp with time zone", Some(3)),
     ];
     for ((name, ty, precision), (want_name, want_ty, want_precision)) in
         columns.iter().zip(expected)
@@ -168,7 +180,7 @@ async fn the_schema_uses_native_millisecond_timestamps_and_jsonb() {
             assert_eq!(*precision, want_precision, "{name} precision");
         }
     }
-    assert_eq!(columns.len(), 5);
+    assert_eq!(columns.len(), expected.len());
 
     // The stored instant is the session's, to the millisecond.
     let s = session("times", Timestamp::from_unix_millis(1_764_000_000_123), ());

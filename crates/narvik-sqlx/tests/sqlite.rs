@@ -68,6 +68,15 @@ impl Backend for Lite {
             .expect("open a database file")
     }
 
+    /// The same file, through a pool of its own.
+    async fn another_pool(pool: &SqlitePool) -> SqlitePool {
+        SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with((*pool.connect_options()).clone())
+            .await
+            .expect("open the file again")
+    }
+
     fn store<D>(pool: SqlitePool) -> SqliteStore<D> {
         SqliteStore::from_pool(pool)
     }

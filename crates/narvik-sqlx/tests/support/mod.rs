@@ -101,11 +101,16 @@ where
 /// wrapper with a drop hook.
 pub type Cleanup<S> = narvik_testkit::wrap::Wrapped<S>;
 
-/// `store`, dropping `table` (quoted as `quoted`) through a connection of
-/// its own, made with `connect`, when the store is dropped.
-pub fn drop_table_on_drop<DB, S>(
+/// The table where `migrate()` records `table`'s versions.
+pub fn migrations_table(table: &TableName) -> TableName {
+    TableName::new(&format!("{table}_migrations")).expect("a test table's name is short")
+}
+
+/// `store`, dropping `tables` (each quoted) through a connection of its
+/// own, made with `connect`, when the store is dropped.
+pub fn drop_tables_on_drop<DB, S>(
     store: S,
-    quoted: String,
+    tables: Vec<String>,
     connect: <DB::Connection as sqlx::Connection>::Options,
 ) -> Cleanup<S>
 where
@@ -120,14 +125,16 @@ where
                 .await
             {
                 Ok(pool) => pool,
-                Err(e) => return eprintln!("could not connect to drop table {quoted}: {e}"),
+                Err(e) => return eprintln!("could not connect to drop tables {tables:?}: {e}"),
             };
-            let drop = format!("DROP TABLE IF EXISTS {quoted}");
-            if let Err(e) = sqlx::raw_sql(sqlx::AssertSqlSafe(drop))
-                .execute(&pool)
-                .await
-            {
-                eprintln!("could not drop table {quoted}: {e}");
+            for quoted in tables {
+                let drop = format!("DROP TABLE IF EXISTS {quoted}");
+                if let Err(e) = sqlx::raw_sql(sqlx::AssertSqlSafe(drop))
+                    .execute(&pool)
+                    .await
+                {
+                    eprintln!("could not drop table {quoted}: {e}");
+                }
             }
             pool.close().await;
         });

@@ -25,6 +25,9 @@ pub trait Backend: 'static {
     /// A pool with `options`, on the test database.
     fn pool(options: PoolOptions<Self::DB>) -> impl Future<Output = Pool<Self::DB>>;
 
+    /// Another pool on `pool`'s database, as another process has.
+    fn another_pool(pool: &Pool<Self::DB>) -> impl Future<Output = Pool<Self::DB>>;
+
     /// A store on `pool`, on the default table name.
     fn store<D>(pool: Pool<Self::DB>) -> SqlStore<Self::DB, D>;
 
@@ -194,6 +197,358 @@ macro_rules! sql_store_tests {
                 acquire: Duration,
             ) -> super::support::Cleanup<narvik_sqlx::SqlStore<<B as Backend>::DB, D>> {
                 store_on(pool(max, acquire).await).await
+            }
+
+            /// Runs `statements` on `pool`, as a user's own tool would.
+            pub(super) async fn run_sql(
+                pool: &narvik_sqlx::sqlx::Pool<<B as Backend>::DB>,
+                statements: &[String],
+            ) {
+                for statement in statements {
+                    narvik_sqlx::sqlx::raw_sql(narvik_sqlx::sqlx::AssertSqlSafe(statement.clone()))
+                        .execute(pool)
+                        .await
+                        .unwrap_or_else(|e| panic!("{statement}: {e}"));
+                }
+            }
+
+            /// The versions `migrate()` recorded for `table`, in order.
+            async fn recorded_versions(
+                pool: &narvik_sqlx::sqlx::Pool<<B as Backend>::DB>,
+                table: &narvik_sqlx::TableName,
+            ) -> Vec<i64> {
+                let sql = format!(
+                    "SELECT version FROM {} ORDER BY version",
+                    B::quote(&super::support::migrations_table(table))
+                );
+                narvik_sqlx::sqlx::query_scalar(narvik_sqlx::sqlx::AssertSqlSafe(sql))
+                    .fetch_all(pool)
+                    .await
+                    .expect("read the recorded versions")
+            }
+
+            /// A session with every lifecycle field set.
+            fn lifecycle_session<D>(user_id: &str, data: D) -> narvik_core::Session<D> {
+                let now = Timestamp::now();
+                let mut s = session(user_id, now + HOUR, data);
+                s.length = Some(12 * HOUR);
+                s.persistent = false;
+                s.last_active_at = Some(now - Duration::from_millis(1_500));
+                s.reauthenticated_at = Some(now - Duration::from_millis(2_250));
+                s.rotated_at = Some(now - Duration::from_millis(3_001));
+                s
+            }
+
+            /// A table the previous release's `migrate()` created (schema
+            /// version 1, no record of it), with rows in it, one written
+            /// as TypeScript Narvik writes them: the new `migrate()`, run
+            /// from two stores on their own pools at once (two processes)
+            /// and then twice more, upgrades it in place; every row is
+            /// intact and validates through narvik with the defaults of a
+            /// plain session, and the upgraded table holds every field.
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn a_version_1_table_with_rows_is_upgraded_in_place() {
+                let pool = pool(8, Duration::from_secs(10)).await;
+                let table = unique_table();
+                let store = B::cleanup(B::store::<()>(pool.clone()).with_table_name(table.clone()));
+                let migrations = store.inner().migration_sql();
+                assert_eq!(migrations.len(), narvik_sqlx::SCHEMA_VERSION as usize);
+                assert_eq!(migrations[0].version(), 1);
+                run_sql(&pool, migrations[0].statements()).await;
+
+                let start = Timestamp::now();
+                let plain = Token::generate().expect("os rng");
+                let with_fields = Token::generate().expect("os rng");
+                let expired = Token::generate().expect("os rng");
+                for (token, user, expires_at, data) in [
+                    // Far from half of the configured length: no extension
+                    // when validated.
+                    (&plain, "ts-user", start + 29 * DAY, "{}"),
+                    (
+                        &with_fields,
+                        "ts-user",
+                        start + 28 * DAY,
+                        r#"{"label":"kept","counter":7,"tags":["a"],"blob":""}"#,
+                    ),
+                    (&expired, "gone", start - HOUR, "{}"),
+                ] {
+                    insert_like_typescript(
+                        &pool,
+                        &table,
+                        TypeScriptRow {
+                            id: &token.session_id().to_string(),
+                            user_id: user,
+                            expires_at,
+                            data,
+                        },
+                    )
+                    .await;
+                }
+
+                // Two processes start at once, each migrating twice.
+                let other =
+                    B::store::<()>(B::another_pool(&pool).await).with_table_name(table.clone());
+                let runs: Vec<_> = [store.inner().clone(), other.clone()]
+                    .into_iter()
+                    .cycle()
+                    .take(4)
+                    .map(|s| tokio::spawn(async move { s.migrate().await }))
+                    .collect();
+                for run in runs {
+                    run.await
+                        .expect("task")
+                        .unwrap_or_else(|e| panic!("concurrent migrate: {}", causes(&e)));
+                }
+                store.inner().migrate().await.expect("migrate again");
+                store.inner().migrate().await.expect("and again");
+                assert_eq!(recorded_versions(&pool, &table).await, [1, 2]);
+
+                let narvik = Narvik::new(store.inner().clone());
+                let valid = narvik
+                    .validate_session(plain.as_str())
+                    .await
+                    .expect("validate")
+                    .expect("the row survived the upgrade");
+                let s = &valid.session;
+                assert!(!valid.extended);
+                assert_eq!(
+                    (s.user_id.as_ref(), s.expires_at),
+                    ("ts-user", start + 29 * DAY)
+                );
+                let defaults =
+                    narvik_core::Session::new(s.id, "ts-user", s.created_at, s.expires_at, ());
+                assert_eq!(
+                    *s, defaults,
+                    "a TypeScript row reads as Session::new's defaults"
+                );
+                let created = s.created_at.as_unix_millis();
+                assert!((created - start.as_unix_millis()).abs() < 60_000);
+
+                // A service whose data type has the fields reads them.
+                let typed =
+                    Narvik::new(B::store::<TestData>(pool.clone()).with_table_name(table.clone()));
+                let valid = typed
+                    .validate_session(with_fields.as_str())
+                    .await
+                    .expect("validate")
+                    .expect("the row survived the upgrade");
+                assert_eq!(valid.session.data.label, "kept");
+                assert_eq!(valid.session.data.counter, 7);
+                assert_eq!(
+                    narvik
+                        .fetch_sessions_for_user("ts-user")
+                        .await
+                        .expect("list")
+                        .len(),
+                    2
+                );
+                assert!(
+                    narvik
+                        .validate_session(expired.as_str())
+                        .await
+                        .expect("validate")
+                        .is_none()
+                );
+
+                // The upgraded table holds the lifecycle too, and the
+                // other store (process) reads it.
+                let full = lifecycle_session("upgraded", ());
+                store.save_session(&full).await.expect("save");
+                assert_eq!(
+                    other.fetch_session(&full.id).await.expect("fetch"),
+                    Some(full)
+                );
+                other.close().await;
+            }
+
+            /// A table brought to the latest version by the user's own
+            /// tool (no record) is recognised, not upgraded twice; a table
+            /// dropped since its migration is created again.
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn a_table_migrated_by_its_own_tool_or_dropped_is_recognised() {
+                let pool = pool(2, Duration::from_secs(10)).await;
+                let table = unique_table();
+                let store = B::cleanup(B::store::<()>(pool.clone()).with_table_name(table.clone()));
+                for migration in store.inner().migration_sql() {
+                    run_sql(&pool, migration.statements()).await;
+                }
+                let s = lifecycle_session("own-tool", ());
+                store.save_session(&s).await.expect("save before migrate");
+                store
+                    .inner()
+                    .migrate()
+                    .await
+                    .unwrap_or_else(|e| panic!("migrate an up-to-date table: {}", causes(&e)));
+                assert_eq!(recorded_versions(&pool, &table).await, [1, 2]);
+                assert_eq!(store.fetch_session(&s.id).await.expect("fetch"), Some(s));
+
+                run_sql(&pool, &[format!("DROP TABLE {}", B::quote(&table))]).await;
+                store
+                    .inner()
+                    .migrate()
+                    .await
+                    .expect("migrate a dropped table");
+                assert_eq!(recorded_versions(&pool, &table).await, [1, 2]);
+                let again = lifecycle_session("own-tool", ());
+                store.save_session(&again).await.expect("save");
+                assert_eq!(
+                    store.fetch_session(&again.id).await.expect("fetch"),
+                    Some(again)
+                );
+            }
+
+            /// Each field of an update alone sets that field and leaves
+            /// every other as it was, through one statement; an update
+            /// that writes what is there already (or nothing) still finds
+            /// the session (matched rows, not changed ones: MySQL's found
+            /// rows); none creates a session that is not there.
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn update_session_sets_each_field_alone_and_leaves_the_others() {
+                use narvik_core::SessionUpdate;
+                let store = store::<TestData>(2, Duration::from_secs(10)).await;
+                let mut expected = lifecycle_session("updates", TestData::default());
+                store.save_session(&expected).await.expect("save");
+                assert_eq!(
+                    store.fetch_session(&expected.id).await.expect("fetch"),
+                    Some(expected.clone())
+                );
+                let later = Timestamp::now() + DAY;
+                let with = |set: fn(&mut SessionUpdate<TestData>)| {
+                    let mut update = SessionUpdate::default();
+                    set(&mut update);
+                    update
+                };
+                let updates: Vec<SessionUpdate<TestData>> = vec![
+                    SessionUpdate::expiry(later),
+                    with(|u| {
+                        u.last_active_at = Some(Timestamp::now() + DAY - Duration::from_millis(1))
+                    }),
+                    with(|u| {
+                        u.reauthenticated_at =
+                            Some(Timestamp::now() + DAY - Duration::from_millis(2))
+                    }),
+                    with(|u| {
+                        u.rotated_at = Some(Timestamp::now() + DAY - Duration::from_millis(3))
+                    }),
+                    with(|u| {
+                        u.data = Some(TestData {
+                            label: "replaced".into(),
+                            counter: 9,
+                            tags: vec!["x".into()],
+                            blob: String::new(),
+                        });
+                    }),
+                ];
+                for update in updates {
+                    let what = format!("{update:?}");
+                    assert!(
+                        store
+                            .update_session(&expected.id, update.clone())
+                            .await
+                            .expect("update"),
+                        "{what}: the session is there"
+                    );
+                    update.apply_to(&mut expected);
+                    assert_eq!(
+                        store.fetch_session(&expected.id).await.expect("fetch"),
+                        Some(expected.clone()),
+                        "{what}"
+                    );
+                }
+                // Everything at once, to the values already there: found.
+                let mut same = SessionUpdate::expiry(expected.expires_at);
+                same.last_active_at = expected.last_active_at;
+                same.reauthenticated_at = expected.reauthenticated_at;
+                same.rotated_at = expected.rotated_at;
+                same.data = Some(expected.data.clone());
+                assert!(
+                    store
+                        .update_session(&expected.id, same.clone())
+                        .await
+                        .expect("update")
+                );
+                assert!(
+                    store
+                        .update_session(&expected.id, SessionUpdate::default())
+                        .await
+                        .expect("update")
+                );
+                assert_eq!(
+                    store.fetch_session(&expected.id).await.expect("fetch"),
+                    Some(expected.clone())
+                );
+                let listed = store
+                    .fetch_sessions_for_user("updates")
+                    .await
+                    .expect("list");
+                assert_eq!(listed, [expected.clone()]);
+
+                store.delete_session(&expected.id).await.expect("delete");
+                assert!(
+                    !store
+                        .update_session(&expected.id, same)
+                        .await
+                        .expect("update")
+                );
+                assert!(
+                    !store
+                        .update_session(&expected.id, SessionUpdate::default())
+                        .await
+                        .expect("update")
+                );
+                assert_eq!(
+                    store.fetch_session(&expected.id).await.expect("fetch"),
+                    None
+                );
+            }
+
+            /// The purge deletes expired sessions but keeps a rotation
+            /// marker until the marker's time is over: rotated later than
+            /// `now - ROTATED_MARKER_TTL`.
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn purge_keeps_rotation_markers_younger_than_the_cutoff() {
+                let store = store::<()>(2, Duration::from_secs(10)).await;
+                let small = store.inner().clone().with_purge_batch_size(2);
+                let now = Timestamp::now();
+                let cutoff = narvik_core::store::rotation_marker_cutoff(now);
+                let marker = |rotated_at: Timestamp| {
+                    let mut s = session("markers", rotated_at, ());
+                    s.rotated_at = Some(rotated_at);
+                    s
+                };
+                let young = marker(cutoff + Duration::from_millis(1));
+                let younger = marker(now);
+                let old = marker(cutoff);
+                let older = marker(cutoff - Duration::from_secs(1));
+                let expired = session("markers", now, ());
+                let live = session("markers", now + HOUR, ());
+                for s in [&young, &younger, &old, &older, &expired, &live] {
+                    store.save_session(s).await.expect("save");
+                }
+                assert_eq!(
+                    small.delete_all_expired_sessions(now).await.expect("purge"),
+                    3
+                );
+                for (s, kept) in [
+                    (&young, true),
+                    (&younger, true),
+                    (&old, false),
+                    (&older, false),
+                    (&expired, false),
+                    (&live, true),
+                ] {
+                    let found = store.fetch_session(&s.id).await.expect("fetch");
+                    assert_eq!(found.is_some(), kept, "{s:?}");
+                }
+                // Once the marker's time is over, it goes too.
+                let later = younger.rotated_at.expect("a marker") + narvik_core::ROTATED_MARKER_TTL;
+                assert_eq!(
+                    small
+                        .delete_all_expired_sessions(later)
+                        .await
+                        .expect("purge"),
+                    2
+                );
             }
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -496,7 +851,13 @@ macro_rules! sql_store_tests {
                         tags: vec!["a".into(); usize::try_from(n % 3).expect("small")],
                         blob: String::new(),
                     };
-                    let s = session(&format!("user-{n}"), Timestamp::now() + HOUR, data);
+                    // Half carry every lifecycle field: the batched lookup
+                    // reads them too.
+                    let s = if n % 2 == 0 {
+                        lifecycle_session(&format!("user-{n}"), data)
+                    } else {
+                        session(&format!("user-{n}"), Timestamp::now() + HOUR, data)
+                    };
                     batched.save_session(&s).await.expect("save");
                     sessions.push(s);
                 }
@@ -678,7 +1039,7 @@ macro_rules! server_tests {
             use narvik_core::{Error, Timestamp};
 
             use super::sql_store::{
-                BOUND, assert_nothing_left_running, assert_timeout, within_ten_bounds,
+                BOUND, assert_nothing_left_running, assert_timeout, run_sql, within_ten_bounds,
             };
             use super::support::suite::{Backend, Server};
             use super::support::{session, unique_table};
@@ -728,15 +1089,19 @@ macro_rules! server_tests {
                 assert!(store.pool().options().get_acquire_timeout() <= BOUND);
             }
 
-            /// A migration waiting for a lock on the table ends at its own
-            /// bound, with a timeout error, and on the server too.
+            /// A migration waiting for a lock on the table it upgrades
+            /// ends at its own bound, with a timeout error, and on the
+            /// server too; once the lock is gone it upgrades the table.
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn a_migration_stalled_on_a_lock_times_out_at_its_own_bound() {
-                let store = B::connect::<()>(BOUND)
-                    .await
-                    .with_table_name(unique_table());
-                store.migrate().await.expect("migrate");
-                let store = B::cleanup(store);
+                let store = B::cleanup(
+                    B::connect::<()>(BOUND)
+                        .await
+                        .with_table_name(unique_table()),
+                );
+                // A table at version 1, which the migration must alter.
+                let v1 = store.inner().migration_sql().remove(0);
+                run_sql(store.inner().write_pool(), v1.statements()).await;
                 let stalled = store.inner().clone().with_migrate_timeout(BOUND);
                 let lock = B::lock(store.inner()).await;
                 assert_timeout(
@@ -749,6 +1114,10 @@ macro_rules! server_tests {
                     .migrate()
                     .await
                     .expect("migrate once the lock is gone");
+                let mut s = session("after", Timestamp::now() + Duration::from_secs(3600), ());
+                s.persistent = false;
+                store.save_session(&s).await.expect("save");
+                assert_eq!(store.fetch_session(&s.id).await.expect("fetch"), Some(s));
             }
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
