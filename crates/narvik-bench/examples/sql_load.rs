@@ -312,7 +312,10 @@ async fn postgres(s: &Settings) -> Result<(), BoxError> {
         Ok::<_, BoxError>(())
     }
     .await;
-    sqlx::raw_sql(AssertSqlSafe(format!("DROP TABLE IF EXISTS \"{table}\"")))
+    // The table and the record of its migrations.
+    sqlx::raw_sql(AssertSqlSafe(format!(
+        "DROP TABLE IF EXISTS \"{table}\"; DROP TABLE IF EXISTS \"{table}_migrations\""
+    )))
         .execute(&pool)
         .await?;
     result
@@ -454,7 +457,10 @@ async fn mysql(s: &Settings) -> Result<(), BoxError> {
         Ok::<_, BoxError>(())
     }
     .await;
-    sqlx::raw_sql(AssertSqlSafe(format!("DROP TABLE IF EXISTS `{table}`")))
+    // The table and the record of its migrations.
+    sqlx::raw_sql(AssertSqlSafe(format!(
+        "DROP TABLE IF EXISTS `{table}`; DROP TABLE IF EXISTS `{table}_migrations`"
+    )))
         .execute(&pool)
         .await?;
     result

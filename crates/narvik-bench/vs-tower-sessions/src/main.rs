@@ -193,7 +193,10 @@ async fn narvik_validates(s: &Settings) -> Result<Figures, BoxError> {
         run(s.duration).await
     }
     .await;
-    sqlx::raw_sql(AssertSqlSafe(format!("DROP TABLE IF EXISTS \"{table}\"")))
+    // The table and the record of its migrations.
+    sqlx::raw_sql(AssertSqlSafe(format!(
+        "DROP TABLE IF EXISTS \"{table}\"; DROP TABLE IF EXISTS \"{table}_migrations\""
+    )))
         .execute(&pool)
         .await?;
     pool.close().await;
