@@ -82,9 +82,11 @@
 //! - [`CurrentSession`]: the extractor for "a session is required" (`401`
 //!   otherwise, customisable); [`OptionalSession`] for "a session if
 //!   there is one".
-//! - [`SessionManager`]: sign in (cookie or bearer), sign out, sign out
-//!   everywhere (else), and the [`Narvik`](narvik_core::Narvik) manager
-//!   for everything else.
+//! - [`SessionManager`]: sign in (cookie or bearer; remember-me and
+//!   browser-session cookies with [`sign_in_with`](SessionManager::sign_in_with)),
+//!   rotate the token ([`Rotation`]), step-up freshness, session data
+//!   updates, sign out, sign out everywhere (else), and the
+//!   [`Narvik`](narvik_core::Narvik) manager for everything else.
 //! - [`Error`]: this crate's one error, a [`ResponseError`](actix_web::ResponseError);
 //!   handlers can return it with `?` (the store-error status for store
 //!   failures, 403 for a cross-origin sign-in). [`SessionRejection`] is
@@ -104,6 +106,9 @@
 //!   the log nor the body holds a token or session data.
 //! - A sign-in ends the request's previous session (no fixation), and a
 //!   response carries at most one `Set-Cookie` for the session cookie.
+//! - A request still in flight with a token rotated moments ago (by
+//!   [`SessionManager::rotate`] or a sign-in over it) has no session, and
+//!   gets no blank cookie: that would sign the browser out of the new one.
 //!
 //! ## Cross-origin requests (CSRF)
 //!
@@ -152,7 +157,7 @@ mod request;
 mod service;
 
 pub use error::Error;
-pub use extract::{CurrentSession, OptionalSession, SessionManager, SessionRejection};
+pub use extract::{CurrentSession, OptionalSession, Rotation, SessionManager, SessionRejection};
 pub use middleware::{NarvikMiddleware, NarvikMiddlewareBuilder};
 pub use narvik_core::credentials::AuthMethod;
 pub use service::NarvikService;

@@ -6,7 +6,7 @@ use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::rc::Rc;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use actix_web::HttpMessage;
 use actix_web::body::{BoxBody, EitherBody, MessageBody};
@@ -16,7 +16,7 @@ use actix_web::http::header::{CACHE_CONTROL, HeaderMap, HeaderValue, SET_COOKIE}
 use narvik_core::credentials::{AuthMethod, sets_cookie_named};
 use narvik_core::cross_origin::{Decision, Refusal};
 use narvik_core::store::SessionStore;
-use narvik_core::{Narvik, Timestamp, Token, ValidSession};
+use narvik_core::{Narvik, SessionId, Timestamp, Token, UserId, ValidSession, Validation};
 
 use crate::error::{log_narvik_error, plain};
 use crate::middleware::{MiddlewareShared, Shared};
@@ -108,23 +108,28 @@ where
         current: checked.current,
         method: checked.method,
         sign_in: checked.sign_in,
-        action: Mutex::new(None),
+        pending: Mutex::new(Pending {
+            action: None,
+            target: Target::Validated,
+            proved_at: None,
+        }),
     });
     request
         .extensions_mut()
         .insert(StateExtension(Arc::clone(&state)));
     let mut response = service.call(request).await?;
     let cookie = match state.take_action() {
-        Some(Action::SetCookie(token, expires_at)) => CookieAfter::Set(token, expires_at),
+        Some(Action::SetCookie(value)) => CookieAfter::Set(value),
         Some(Action::ClearCookie) => CookieAfter::Clear,
         None => checked.cookie,
     };
-    write_cookie(narvik, response.headers_mut(), cookie);
+    let current = state.current.as_ref().map(|valid| &valid.session);
+    write_cookie(narvik, response.headers_mut(), cookie, current);
     Ok(response.map_into_left_body())
 }
 
-/// The first of `tokens` that is a valid session, with the value that
-/// stands for it, trying them in order (one store read each).
+/// What validating the request's token values found, trying them in
+/// order (one store read each) until one is a live session.
 ///
 /// # Errors
 ///
@@ -132,13 +137,27 @@ where
 async fn validate_first<'t, S: SessionStore>(
     narvik: &Narvik<S>,
     tokens: &[&'t str],
-) -> Result<Option<(ValidSession<S::Data>, &'t str)>, narvik_core::Error> {
+) -> Result<Found<'t, S::Data>, narvik_core::Error> {
+    let mut found = Found::Nothing;
     for token in tokens {
-        if let Some(valid) = narvik.validate_session(token).await? {
-            return Ok(Some((valid, token)));
+        match narvik.validate(token).await? {
+            Validation::Valid(valid) => return Ok(Found::Valid(valid, token)),
+            Validation::Rotated => found = Found::Rotated,
+            Validation::Invalid => {}
         }
     }
-    Ok(None)
+    Ok(found)
+}
+
+/// What validating the request's token values found.
+enum Found<'a, D> {
+    /// No value is a session.
+    Nothing,
+    /// No value is a live session, but one is a session rotated moments
+    /// ago: a request that was in flight during the rotation.
+    Rotated,
+    /// A live session, and the token value that stands for it.
+    Valid(ValidSession<D>, &'a str),
 }
 
 /// What validation found, before the app runs.
@@ -151,27 +170,26 @@ struct Validated<D> {
 }
 
 impl<D> Validated<D> {
-    /// `found`: the valid session and the token value that stands for it,
-    /// if one did.
-    fn new(
-        found: Option<(ValidSession<D>, &str)>,
-        method: Option<AuthMethod>,
-        sign_in: Result<(), Refusal>,
-    ) -> Self {
-        let cookie = match (method, &found) {
-            (Some(AuthMethod::Cookie), Some((valid, token))) if valid.extended => {
-                Token::parse(token).map_or(CookieAfter::Keep, |token| {
-                    CookieAfter::Set(token, valid.session.expires_at)
-                })
+    /// `found`: what validating the request's token values found.
+    fn new(found: Found<'_, D>, method: Option<AuthMethod>, sign_in: Result<(), Refusal>) -> Self {
+        let (cookie, current) = match (method, found) {
+            (Some(AuthMethod::Cookie), Found::Valid(valid, token)) if valid.extended => {
+                let cookie = Token::parse(token).map_or(CookieAfter::Keep, CookieAfter::Extended);
+                (cookie, Some(valid))
             }
+            (_, Found::Valid(valid, _)) => (CookieAfter::Keep, Some(valid)),
+            // Rotated while this request was in flight: the browser holds
+            // the new cookie by now (or will, from the rotation's
+            // response), and a blank one here would sign it out.
+            (_, Found::Rotated) => (CookieAfter::Keep, None),
             // No value of the cookie is a session. The blank cookie clears
             // only the host-only one at `Path=/`: a value planted for a
             // parent domain or another path stays, and is tried again.
-            (Some(AuthMethod::Cookie), None) => CookieAfter::Clear,
-            _ => CookieAfter::Keep,
+            (Some(AuthMethod::Cookie), Found::Nothing) => (CookieAfter::Clear, None),
+            (_, Found::Nothing) => (CookieAfter::Keep, None),
         };
         Self {
-            current: found.map(|(valid, _)| valid),
+            current,
             method,
             sign_in,
             cookie,
@@ -183,22 +201,35 @@ impl<D> Validated<D> {
 /// [`Action`] if it took one, else what validation found.
 enum CookieAfter {
     Keep,
-    /// Set it: a sign-in's new token, or a session that validation extended,
-    /// sent again with the new `Max-Age` (RFC 6265bis 4.1.2.2), which never
-    /// outlasts the session's `expires_at`.
-    Set(Token, Timestamp),
+    /// Send it again for a session that validation extended, with the new
+    /// `Max-Age` (RFC 6265bis 4.1.2.2) for a persistent cookie, which
+    /// never outlasts the session's `expires_at`.
+    Extended(Token),
+    /// Set this `Set-Cookie` value: a sign-in's or rotation's new token.
+    Set(String),
     /// Clear it: a sign-out, or a cookie that holds no valid session (so
     /// the browser stops sending it).
     Clear,
 }
 
-/// Sets at most one `Set-Cookie` for the session cookie.
-fn write_cookie<S>(narvik: &Narvik<S>, headers: &mut HeaderMap, cookie: CookieAfter) {
+/// Sets at most one `Set-Cookie` for the session cookie. `current`: the
+/// session validation found, which an extension's cookie is for.
+fn write_cookie<S: SessionStore>(
+    narvik: &Narvik<S>,
+    headers: &mut HeaderMap,
+    cookie: CookieAfter,
+    current: Option<&narvik_core::Session<S::Data>>,
+) {
     let name = narvik.cookie_name();
     match cookie {
         CookieAfter::Keep => {}
-        CookieAfter::Set(token, expires_at) => {
-            let value = narvik.session_cookie_header(&token, expires_at);
+        CookieAfter::Extended(token) => {
+            if let Some(session) = current {
+                let value = narvik.cookie_for(&token, session);
+                set_session_cookie(headers, value, name, true);
+            }
+        }
+        CookieAfter::Set(value) => {
             set_session_cookie(headers, value, name, true);
         }
         CookieAfter::Clear => {
@@ -252,8 +283,37 @@ fn refuse(refusal: Refusal) -> actix_web::HttpResponse {
 /// What a handler asked for through [`SessionManager`](crate::SessionManager).
 #[derive(Debug)]
 pub(crate) enum Action {
-    SetCookie(Token, Timestamp),
+    /// The `Set-Cookie` value for a new token, from
+    /// [`Narvik::cookie_for`](narvik_core::Narvik::cookie_for).
+    SetCookie(String),
     ClearCookie,
+}
+
+/// Which session the handler's calls act on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Target {
+    /// The one validation found, if any.
+    Validated,
+    /// One the handler started (sign-in) or rotated to in this request,
+    /// with its user and how its token travels.
+    Replaced {
+        id: SessionId,
+        user_id: UserId,
+        method: AuthMethod,
+    },
+    /// None: the handler signed out.
+    Ended,
+}
+
+/// What the handler did to the request's session, in order; the last
+/// decision wins.
+#[derive(Debug)]
+pub(crate) struct Pending {
+    pub(crate) action: Option<Action>,
+    pub(crate) target: Target,
+    /// When the user last proved who they are, if the handler changed it
+    /// (a sign-in or [`mark_reauthenticated`](crate::SessionManager::mark_reauthenticated)).
+    pub(crate) proved_at: Option<Timestamp>,
 }
 
 /// The per-request state the middleware shares with the extractors.
@@ -269,22 +329,19 @@ pub(crate) struct RequestState<D> {
     /// cross-origin check's verdict for a sign-in (always `Ok` for safe
     /// methods, or with the check off).
     pub(crate) sign_in: Result<(), Refusal>,
-    action: Mutex<Option<Action>>,
+    pending: Mutex<Pending>,
 }
 
 impl<D> RequestState<D> {
-    /// Records the handler's decision; the last one wins.
-    pub(crate) fn set_action(&self, action: Action) {
-        // A poisoned lock only means another holder panicked; the slot
-        // itself is always a valid value.
-        *self.action.lock().unwrap_or_else(PoisonError::into_inner) = Some(action);
+    /// The handler's decisions so far, to read or change.
+    pub(crate) fn pending(&self) -> MutexGuard<'_, Pending> {
+        // A poisoned lock only means another holder panicked; the value
+        // itself is always valid.
+        self.pending.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     fn take_action(&self) -> Option<Action> {
-        self.action
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take()
+        self.pending().action.take()
     }
 }
 

@@ -106,7 +106,7 @@ impl Req {
         self.header(name, value)
     }
 
-    fn into_test_request(self) -> test::TestRequest {
+    pub fn into_test_request(self) -> test::TestRequest {
         let mut request = test::TestRequest::default()
             .method(self.method)
             .uri(&self.uri);
