@@ -177,6 +177,6 @@ mod origin;
 mod service;
 
 pub use error::Error;
-pub use extract::{AuthMethod, CurrentSession, SessionManager, SessionRejection};
+pub use extract::{AuthMethod, CurrentSession, Rotation, SessionManager, SessionRejection};
 pub use layer::{NarvikLayer, NarvikLayerBuilder};
 pub use service::{NarvikService, ResponseFuture};

@@ -5,7 +5,7 @@
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll};
 
 use axum_core::body::Body;
@@ -16,7 +16,7 @@ use http::{HeaderMap, HeaderValue, Request, Response, StatusCode};
 use narvik_core::credentials::sets_cookie_named;
 use narvik_core::cross_origin::{Decision, Refusal};
 use narvik_core::store::SessionStore;
-use narvik_core::{Timestamp, Token, ValidSession};
+use narvik_core::{SessionId, Timestamp, Token, UserId, ValidSession, Validation};
 use pin_project_lite::pin_project;
 use tower_service::Service;
 
@@ -101,19 +101,20 @@ where
         }
         let credential = credential.usable(verdict.request);
         let (method, tokens) = (credential.method(), credential.tokens());
-        let mut found = None;
+        let mut found = Found::Nothing;
         for (tried, token) in tokens.iter().enumerate() {
-            match narvik.validate_session_now(token) {
-                Some(Ok(Some(valid))) => {
-                    found = Some((valid, *token));
-                    break;
+            match narvik.validate_now(token) {
+                Some(Ok(validation)) => {
+                    if found.add(validation, token) {
+                        break;
+                    }
                 }
-                Some(Ok(None)) => {}
                 Some(Err(err)) => return ResponseFuture::ready(store_failed(options, &err)),
                 None => {
                     // The store is remote, or validation writes: wait, in a
                     // boxed future that owns the polled-ready service (the
                     // clone stays here: a fresh clone may not be ready).
+                    let rotated = matches!(found, Found::Rotated);
                     let clone = self.inner.clone();
                     let inner = std::mem::replace(&mut self.inner, clone);
                     return ResponseFuture::boxed(Box::pin(validate_then_call(
@@ -125,6 +126,7 @@ where
                             decision: verdict.request,
                             sign_in: verdict.sign_in,
                             tried,
+                            rotated,
                         },
                     )));
                 }
@@ -236,10 +238,12 @@ where
 /// [`Action`] if it took one, else what validation found.
 enum CookieAfter {
     Keep,
-    /// Set it: a sign-in's new token, or a session that validation extended,
-    /// sent again with the new `Max-Age` (RFC 6265bis 4.1.2.2), which never
-    /// outlasts the session's `expires_at`.
-    Set(Token, Timestamp),
+    /// Send it again for a session that validation extended, with the new
+    /// `Max-Age` (RFC 6265bis 4.1.2.2) for a persistent cookie, which
+    /// never outlasts the session's `expires_at`.
+    Extended(Token),
+    /// Set this `Set-Cookie` value: a sign-in's or rotation's new token.
+    Set(String),
     /// Clear it: a sign-out, or a cookie that holds no valid session (so
     /// the browser stops sending it).
     Clear,
@@ -248,8 +252,37 @@ enum CookieAfter {
 /// What a handler asked for through [`SessionManager`](crate::SessionManager).
 #[derive(Debug)]
 pub(crate) enum Action {
-    SetCookie(Token, Timestamp),
+    /// The `Set-Cookie` value for a new token, from
+    /// [`Narvik::cookie_for`](narvik_core::Narvik::cookie_for).
+    SetCookie(String),
     ClearCookie,
+}
+
+/// Which session the handler's calls act on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Target {
+    /// The one validation found, if any.
+    Validated,
+    /// One the handler started (sign-in) or rotated to in this request,
+    /// with its user and how its token travels.
+    Replaced {
+        id: SessionId,
+        user_id: UserId,
+        method: AuthMethod,
+    },
+    /// None: the handler signed out.
+    Ended,
+}
+
+/// What the handler did to the request's session, in order; the last
+/// decision wins.
+#[derive(Debug)]
+pub(crate) struct Pending {
+    pub(crate) action: Option<Action>,
+    pub(crate) target: Target,
+    /// When the user last proved who they are, if the handler changed it
+    /// (a sign-in or [`mark_reauthenticated`](crate::SessionManager::mark_reauthenticated)).
+    pub(crate) proved_at: Option<Timestamp>,
 }
 
 /// The per-request state the layer shares with the extractors.
@@ -266,7 +299,7 @@ pub(crate) struct RequestState<D> {
     /// cross-origin check's verdict for a sign-in (always `Ok` for safe
     /// methods, or with the check off).
     pub(crate) sign_in: Result<(), Refusal>,
-    action: Mutex<Option<Action>>,
+    pending: Mutex<Pending>,
 }
 
 impl<D> RequestState<D> {
@@ -274,18 +307,15 @@ impl<D> RequestState<D> {
         self.shared.options()
     }
 
-    /// Records the handler's decision; the last one wins.
-    pub(crate) fn set_action(&self, action: Action) {
-        // A poisoned lock only means another holder panicked; the slot
-        // itself is always a valid value.
-        *self.action.lock().unwrap_or_else(PoisonError::into_inner) = Some(action);
+    /// The handler's decisions so far, to read or change.
+    pub(crate) fn pending(&self) -> MutexGuard<'_, Pending> {
+        // A poisoned lock only means another holder panicked; the value
+        // itself is always valid.
+        self.pending.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     fn take_action(&self) -> Option<Action> {
-        self.action
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take()
+        self.pending().action.take()
     }
 }
 
@@ -317,6 +347,47 @@ struct Checked {
     /// Token values found to be no session already (the one that could
     /// not be answered at once is next).
     tried: usize,
+    /// Whether one of those values is a session rotated moments ago.
+    rotated: bool,
+}
+
+/// What validating the request's token values found so far.
+enum Found<'a, D> {
+    /// No value is a session.
+    Nothing,
+    /// No value is a live session, but one is a session rotated moments
+    /// ago: a request that was in flight during the rotation.
+    Rotated,
+    /// A live session, and the token value that stands for it.
+    Valid(ValidSession<D>, &'a str),
+}
+
+impl<'a, D> Found<'a, D> {
+    /// What the boxed path starts from: `rotated` from the values tried
+    /// before it had to wait.
+    fn start(rotated: bool) -> Self {
+        if rotated {
+            Self::Rotated
+        } else {
+            Self::Nothing
+        }
+    }
+
+    /// Takes the validation of one more token value; true once a live
+    /// session is found (the first wins: stop trying values).
+    fn add(&mut self, validation: Validation<D>, token: &'a str) -> bool {
+        match validation {
+            Validation::Valid(valid) => {
+                *self = Self::Valid(valid, token);
+                true
+            }
+            Validation::Rotated => {
+                *self = Self::Rotated;
+                false
+            }
+            Validation::Invalid => false,
+        }
+    }
 }
 
 /// The response when validation fails in the store: the handler does not
@@ -347,14 +418,14 @@ where
     let credential = credentials::read(&parts.headers, narvik.cookie_name(), options.bearer)
         .usable(checked.decision);
     let (method, tokens) = (credential.method(), credential.tokens());
-    let mut found = None;
+    let mut found = Found::start(checked.rotated);
     for token in tokens.iter().skip(checked.tried) {
-        match narvik.validate_session(token).await {
-            Ok(Some(valid)) => {
-                found = Some((valid, *token));
-                break;
+        match narvik.validate(token).await {
+            Ok(validation) => {
+                if found.add(validation, token) {
+                    break;
+                }
             }
-            Ok(None) => {}
             Err(err) => return Ok(store_failed(options, &err)),
         }
     }
@@ -380,34 +451,40 @@ struct After<S: SessionStore> {
 impl<S: SessionStore + 'static> After<S> {
     /// Hands the request's state to the extractors (one extension) and
     /// keeps what the response needs.
-    /// `found`: the valid session and the token value that stands for it,
-    /// if one did.
+    /// `found`: what validating the request's token values found.
     fn new(
         shared: Arc<Shared<S>>,
         extensions: &mut http::Extensions,
-        found: Option<(ValidSession<S::Data>, &str)>,
+        found: Found<'_, S::Data>,
         method: Option<AuthMethod>,
         sign_in: Result<(), Refusal>,
     ) -> Self {
-        let cookie = match (method, &found) {
-            (Some(AuthMethod::Cookie), Some((valid, token))) if valid.extended => {
-                Token::parse(token).map_or(CookieAfter::Keep, |token| {
-                    CookieAfter::Set(token, valid.session.expires_at)
-                })
+        let (cookie, current) = match (method, found) {
+            (Some(AuthMethod::Cookie), Found::Valid(valid, token)) if valid.extended => {
+                let cookie = Token::parse(token).map_or(CookieAfter::Keep, CookieAfter::Extended);
+                (cookie, Some(valid))
             }
+            (_, Found::Valid(valid, _)) => (CookieAfter::Keep, Some(valid)),
+            // Rotated while this request was in flight: the browser holds
+            // the new cookie by now (or will, from the rotation's
+            // response), and a blank one here would sign it out.
+            (_, Found::Rotated) => (CookieAfter::Keep, None),
             // No value of the cookie is a session. The blank cookie clears
             // only the host-only one at `Path=/`: a value planted for a
             // parent domain or another path stays, and is tried again.
-            (Some(AuthMethod::Cookie), None) => CookieAfter::Clear,
-            _ => CookieAfter::Keep,
+            (Some(AuthMethod::Cookie), Found::Nothing) => (CookieAfter::Clear, None),
+            (_, Found::Nothing) => (CookieAfter::Keep, None),
         };
-        let current = found.map(|(valid, _)| valid);
         let state = Arc::new(RequestState {
             shared: Arc::clone(&shared) as Arc<dyn LayerShared>,
             current,
             method,
             sign_in,
-            action: Mutex::new(None),
+            pending: Mutex::new(Pending {
+                action: None,
+                target: Target::Validated,
+                proved_at: None,
+            }),
         });
         extensions.insert(StateExtension(Arc::clone(&state)));
         Self {
@@ -426,7 +503,7 @@ impl<S: SessionStore + 'static> After<S> {
     {
         let mut response = response.map(Body::new);
         let cookie = match self.state.take_action() {
-            Some(Action::SetCookie(token, expires_at)) => CookieAfter::Set(token, expires_at),
+            Some(Action::SetCookie(value)) => CookieAfter::Set(value),
             Some(Action::ClearCookie) => CookieAfter::Clear,
             None => self.cookie,
         };
@@ -434,8 +511,13 @@ impl<S: SessionStore + 'static> After<S> {
         let name = narvik.cookie_name();
         match cookie {
             CookieAfter::Keep => {}
-            CookieAfter::Set(token, expires_at) => {
-                let value = narvik.session_cookie_header(&token, expires_at);
+            CookieAfter::Extended(token) => {
+                if let Some(valid) = &self.state.current {
+                    let value = narvik.cookie_for(&token, &valid.session);
+                    set_session_cookie(response.headers_mut(), value, name, true);
+                }
+            }
+            CookieAfter::Set(value) => {
                 set_session_cookie(response.headers_mut(), value, name, true);
             }
             CookieAfter::Clear => {

@@ -486,9 +486,29 @@ async fn sign_in_ends_the_previous_session(path: Path) {
     .await;
     let second = the_set_cookie(response.headers(), COOKIE);
     assert_ne!(second.value(), token_of(&first));
-    assert_eq!(app.store.inner().len(), 1);
+    // One live session: the first is gone, or left as a rotation marker
+    // that grants nothing.
+    assert_eq!(
+        app.narvik
+            .fetch_sessions_for_user("ada")
+            .await
+            .expect("list")
+            .len(),
+        0
+    );
+    assert_eq!(
+        app.narvik
+            .fetch_sessions_for_user("grace")
+            .await
+            .expect("list")
+            .len(),
+        1
+    );
     let response = send(&app.router, get_with_cookie("/me", &first)).await;
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    // A request still in flight with the first cookie must not clear the
+    // second one, which the browser holds by now.
+    assert!(set_cookies_named(response.headers(), COOKIE).is_empty());
 }
 
 async fn sign_out_others_keeps_only_this_session(path: Path) {
