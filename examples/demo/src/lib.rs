@@ -13,8 +13,8 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use narvik::axum::{CurrentSession, NarvikLayer, SessionManager};
 use narvik::sqlx::{MySqlStore, PostgresStore, SqliteStore};
-use narvik::store::DynSessionStore;
-use narvik::{Config, Narvik, PurgeTask, SessionId};
+use narvik::store::{DynSessionStore, MemoryStore};
+use narvik::{Clock, Config, Narvik, PurgeTask, SessionId, SessionOptions, SystemClock};
 use serde::{Deserialize, Serialize};
 
 pub mod pages;
@@ -40,7 +40,9 @@ pub struct Backend {
 
 impl Backend {
     /// Connects to `url` (`sqlite://FILE`, `sqlite::memory:`,
-    /// `postgres://`, `mysql://`, `redis://`) and creates what is missing.
+    /// `postgres://`, `mysql://`, `redis://`, or `memory:` for sessions in
+    /// memory and accounts in SQLite in memory) and creates what is
+    /// missing.
     ///
     /// # Errors
     ///
@@ -57,7 +59,13 @@ impl Backend {
     ///
     /// As [`connect`](Self::connect).
     pub async fn connect_with_redis_prefix(url: &str, prefix: &str) -> anyhow::Result<Self> {
-        let (store, users): (Store, Users) = if url == "sqlite::memory:" {
+        let (store, users): (Store, Users) = if url == "memory:" {
+            // Sessions in narvik's MemoryStore (gone when the process
+            // ends), accounts in SQLite in memory.
+            let accounts = SqliteStore::<DemoData>::open_in_memory().await?;
+            let users = Users::Sqlite(accounts.write_pool().clone());
+            (Arc::new(MemoryStore::<DemoData>::new()), users)
+        } else if url == "sqlite::memory:" {
             let store = SqliteStore::<DemoData>::open_in_memory().await?;
             store.migrate().await?;
             let users = Users::Sqlite(store.write_pool().clone());
@@ -99,7 +107,9 @@ impl Backend {
                 .context("connect to redis for accounts")?;
             (Arc::new(store), Users::Redis(conn, prefix.to_owned()))
         } else {
-            bail!("unknown database url {url:?}: use sqlite://, postgres://, mysql:// or redis://");
+            bail!(
+                "unknown database url {url:?}: use sqlite://, postgres://, mysql://, redis:// or memory:"
+            );
         };
         users.migrate().await?;
         Ok(Self { store, users })
@@ -121,8 +131,26 @@ type Current = CurrentSession<DemoData>;
 ///
 /// If the session configuration or layer cannot be built.
 pub fn app(backend: Backend, secure_cookies: bool) -> anyhow::Result<(Router, PurgeTask)> {
+    app_with_clock(backend, secure_cookies, SystemClock)
+}
+
+/// [`app`] with its sessions on `clock` (a test's, to move time on).
+///
+/// # Errors
+///
+/// As [`app`].
+pub fn app_with_clock(
+    backend: Backend,
+    secure_cookies: bool,
+    clock: impl Clock,
+) -> anyhow::Result<(Router, PurgeTask)> {
     let mut config = Config::builder()
+        // Each session has its own length (remember me or not, below);
+        // this one is for sessions made by other means.
         .session_length(Duration::from_secs(7 * 24 * 60 * 60))
+        // For "last active" on the sessions page: written at most once a
+        // minute per session, so most page views write nothing.
+        .activity_interval(ACTIVITY_INTERVAL)
         .secure(secure_cookies);
     if secure_cookies {
         // Behind TLS: a `__Host-` cookie, which no other host (a sibling
@@ -134,7 +162,7 @@ pub fn app(backend: Backend, secure_cookies: bool) -> anyhow::Result<(Router, Pu
         Arc::new(Arc::clone(&backend.store)),
         Duration::from_secs(600),
     );
-    let narvik = Narvik::with_config(backend.store, config);
+    let narvik = Narvik::with_config(backend.store, config).with_clock(clock);
     let mut layer = NarvikLayer::builder(narvik)
         // An HTML app: send the browser to the sign-in page rather than
         // show a bare 401.
@@ -162,6 +190,20 @@ pub fn app(backend: Backend, secure_cookies: bool) -> anyhow::Result<(Router, Pu
 
 /// The session cookie's name with `--secure-cookies`.
 pub const SECURE_COOKIE_NAME: &str = "__Host-narvik_session";
+
+/// A session without "remember me": a browser-session cookie (gone when
+/// the browser closes), and at most this long unused on the server.
+pub const VISIT_LENGTH: Duration = Duration::from_secs(12 * 60 * 60);
+
+/// A session with "remember me": a persistent cookie, this long unused.
+pub const REMEMBER_LENGTH: Duration = Duration::from_secs(30 * 24 * 60 * 60);
+
+/// How often a session's last activity is recorded, at most.
+pub const ACTIVITY_INTERVAL: Duration = Duration::from_secs(60);
+
+/// How recently the password must have been typed for "sign out
+/// everywhere else" ("sudo mode"); older sessions are asked for it again.
+pub const FRESH_FOR: Duration = Duration::from_secs(5 * 60);
 
 /// A failed request. A narvik error answers with its own status: a
 /// client's (a refused cross-origin sign-in, 403) logged at debug level
@@ -222,6 +264,19 @@ async fn home(auth: Auth, session: Option<Current>) -> Page {
 struct Credentials {
     username: String,
     password: String,
+    /// The "remember me" box: sent (as `on`) only when ticked.
+    remember: Option<String>,
+}
+
+impl Credentials {
+    /// The session the form asks for.
+    fn session_options(&self) -> SessionOptions {
+        if self.remember.is_some() {
+            SessionOptions::persistent(REMEMBER_LENGTH)
+        } else {
+            SessionOptions::browser_session(VISIT_LENGTH)
+        }
+    }
 }
 
 async fn signin_page(session: Option<Current>) -> Response {
@@ -267,10 +322,23 @@ async fn signin(
             &form.username,
         );
     }
+    // Signed in already as this user (the form was open in another tab):
+    // the password was typed again, so record that and rotate the
+    // session's token rather than start a second session. The session
+    // keeps its kind of cookie.
+    if auth
+        .session()
+        .is_some_and(|session| session.user_id == form.username)
+    {
+        auth.mark_reauthenticated().await?;
+        auth.rotate().await?;
+        return Ok(Redirect::to("/").into_response());
+    }
     let data = DemoData {
         user_agent: user_agent(&headers),
     };
-    auth.sign_in(form.username, data).await?;
+    let options = form.session_options();
+    auth.sign_in_with(form.username, data, options).await?;
     Ok(Redirect::to("/").into_response())
 }
 
@@ -317,7 +385,8 @@ async fn signup(
     let data = DemoData {
         user_agent: user_agent(&headers),
     };
-    auth.sign_in(form.username, data).await?;
+    let options = form.session_options();
+    auth.sign_in_with(form.username, data, options).await?;
     Ok(Redirect::to("/").into_response())
 }
 
@@ -363,7 +432,35 @@ async fn revoke(auth: Auth, session: Current, Form(form): Form<Revoke>) -> Page 
     Ok(Redirect::to("/sessions").into_response())
 }
 
-async fn sign_out_others(auth: Auth, _session: Current) -> Page {
+#[derive(Deserialize)]
+struct Confirm {
+    /// The password, when the confirmation page sent it.
+    password: Option<String>,
+}
+
+/// "Sign out everywhere else": a sensitive action, so the password is
+/// asked for again unless it was typed in the last [`FRESH_FOR`].
+async fn sign_out_others(
+    State(state): State<AppState>,
+    auth: Auth,
+    session: Current,
+    Form(form): Form<Confirm>,
+) -> Page {
+    if !auth.is_fresh(FRESH_FOR) {
+        let Some(password) = form.password else {
+            let page = pages::confirm_password(&session.user_id, None);
+            return Ok(Html(page.into_string()).into_response());
+        };
+        if !state.users.verify(&session.user_id, &password).await? {
+            let page = pages::confirm_password(&session.user_id, Some("Wrong password."));
+            return Ok((StatusCode::UNAUTHORIZED, Html(page.into_string())).into_response());
+        }
+        // Proved again: fresh for the next few minutes, and a new token
+        // for the privilege regained (the other sessions go next; this
+        // one, rotated, stays).
+        auth.mark_reauthenticated().await?;
+        auth.rotate().await?;
+    }
     auth.sign_out_other_sessions().await?;
     Ok(Redirect::to("/sessions").into_response())
 }

@@ -5,6 +5,7 @@
 //! cargo run -p narvik-demo -- --database-url postgres://postgres@127.0.0.1/test
 //! cargo run -p narvik-demo -- --database-url mysql://root@127.0.0.1/test
 //! cargo run -p narvik-demo -- --database-url redis://127.0.0.1:6379
+//! cargo run -p narvik-demo -- --database-url memory:   # nothing kept
 //! ```
 //!
 //! Then open <http://127.0.0.1:3000>.
@@ -19,7 +20,8 @@ use narvik_demo::{Backend, app};
 #[command(about = "narvik demo: server-side sessions in a small web app")]
 struct Args {
     /// Where sessions and accounts live: sqlite://FILE, sqlite::memory:,
-    /// postgres://..., mysql://... or redis://...
+    /// postgres://..., mysql://..., redis://... or memory: (sessions in
+    /// memory, accounts in SQLite in memory)
     #[arg(long, env = "DATABASE_URL", default_value = "sqlite://narvik-demo.db")]
     database_url: String,
 

@@ -38,6 +38,8 @@ td:not(:first-child) { white-space: nowrap; }
 th { font-size: 13px; text-transform: uppercase; letter-spacing: .04em; color: var(--muted); }
 .tag { display: inline-block; font-size: 12px; padding: 2px 8px; border-radius: 99px; background: #e8eefe; color: var(--brand); margin-left: 6px; }
 code { font-size: 13px; }
+label.check { display: flex; gap: 8px; align-items: center; font-weight: 400; }
+.small { font-size: 13px; margin: 4px 0 0; }
 "#;
 
 fn layout(title: &str, user: Option<&str>, body: &Markup) -> Markup {
@@ -103,6 +105,11 @@ pub fn credentials_form(signup: bool, error: Option<&str>, username: &str) -> Ma
                     label for="password" { "Password" }
                     input #password type="password" name="password"
                         autocomplete=(if signup { "new-password" } else { "current-password" }) required;
+                    label.check for="remember" {
+                        input #remember type="checkbox" name="remember" value="on";
+                        " Remember me for 30 days"
+                    }
+                    p.muted.small { "Without it, you are signed out when the browser closes, or after 12 hours unused." }
                     div.actions { button type="submit" { (button) } }
                 }
                 p.muted { (other) }
@@ -122,7 +129,9 @@ pub fn home(user: &str, session: &Session<DemoData>, now: Timestamp) -> Markup {
                 p.lead { "You are signed in. This session was started " (ago(session.created_at, now)) " on "
                     (session.data.user_agent) "." }
                 p { "It expires " (until(session.expires_at, now))
-                    ", and slides forward while you keep using the site." }
+                    ", and slides forward while you keep using the site"
+                    @if session.persistent { " (remembered on this browser)." }
+                    @else { ", or when you close the browser." } }
                 div.actions {
                     a.button href="/sessions" { "Manage your sessions" }
                 }
@@ -146,15 +155,17 @@ pub fn sessions(
                 h1 { "Your sessions" }
                 p.lead { "Every device signed in to your account. Revoke any you do not recognise." }
                 table #sessions {
-                    thead { tr { th { "Device" } th { "Started" } th { "Expires" } th {} } }
+                    thead { tr { th { "Device" } th { "Started" } th { "Last active" } th { "Expires" } th {} } }
                     tbody {
                         @for s in list {
                             tr data-session=(s.id) {
                                 td {
                                     (s.data.user_agent)
                                     @if s.id == *current { span.tag { "this device" } }
+                                    @if s.persistent { span.tag { "remembered" } }
                                 }
                                 td { (ago(s.created_at, now)) (date(s.created_at)) }
+                                td.active { (ago(s.last_seen_at(), now)) (date(s.last_seen_at())) }
                                 td { (until(s.expires_at, now)) (date(s.expires_at)) }
                                 td {
                                     @if s.id == *current {
@@ -175,6 +186,30 @@ pub fn sessions(
                 div.actions {
                     form.inline method="post" action="/sessions/others" {
                         button.danger #sign-out-others type="submit" { "Sign out everywhere else" }
+                    }
+                }
+            }
+        },
+    )
+}
+
+/// Asks for the password again before "sign out everywhere else", when
+/// the session is not fresh.
+pub fn confirm_password(user: &str, error: Option<&str>) -> Markup {
+    layout(
+        "Confirm your password",
+        Some(user),
+        &html! {
+            div.card.narrow {
+                h1 { "Confirm your password" }
+                p.lead { "You signed in a while ago. Type your password again to sign out your other sessions." }
+                @if let Some(error) = error { div.error role="alert" { (error) } }
+                form method="post" action="/sessions/others" {
+                    label for="password" { "Password" }
+                    input #password type="password" name="password" autocomplete="current-password" required;
+                    div.actions {
+                        button.danger #confirm type="submit" { "Sign out everywhere else" }
+                        a.button href="/sessions" { "Cancel" }
                     }
                 }
             }

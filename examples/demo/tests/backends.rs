@@ -91,7 +91,7 @@ async fn sign_up_in_and_out(backend: Backend) {
         form(
             "/signup",
             None,
-            format!("username={user}&password={password}"),
+            format!("username={user}&password={password}&remember=on"),
         ),
     )
     .await;
@@ -99,12 +99,12 @@ async fn sign_up_in_and_out(backend: Backend) {
     assert_eq!(location(&response), "/");
     let cookie = session_cookie(&response).expect("signed up and in");
     assert!(!cookie.ends_with('='), "a live cookie: {cookie}");
-    // The demo's 7 days in full, though the clock moved on since the
-    // session was made.
+    // Remembered: the demo's 30 days in full, though the clock moved on
+    // since the session was made.
     let set = response.headers()[header::SET_COOKIE]
         .to_str()
         .expect("ascii");
-    assert!(set.contains("Max-Age=604800"), "{set}");
+    assert!(set.contains("Max-Age=2592000"), "{set}");
 
     let home = send(&router, page("/", &cookie)).await;
     assert_eq!(home.status(), StatusCode::OK);
@@ -115,8 +115,9 @@ async fn sign_up_in_and_out(backend: Backend) {
     let listed = text(sessions).await;
     assert!(listed.contains(AGENT), "the user agent is listed: {listed}");
     assert_eq!(listed.matches("data-session=").count(), 1, "{listed}");
-    // Started and expires: relative, and the date itself.
-    assert_eq!(listed.matches(" UTC</time>").count(), 2, "{listed}");
+    // Started, last active and expires: relative, and the date itself.
+    assert_eq!(listed.matches(" UTC</time>").count(), 3, "{listed}");
+    assert!(listed.contains("remembered"), "{listed}");
 
     let response = send(&router, form("/signout", Some(&cookie), String::new())).await;
     assert!(response.status().is_redirection());
@@ -149,6 +150,14 @@ async fn sign_up_in_and_out(backend: Backend) {
     .await;
     assert_eq!(location(&response), "/");
     let cookie = session_cookie(&response).expect("signed in again");
+    // Without "remember me": a browser-session cookie.
+    let set = response.headers()[header::SET_COOKIE]
+        .to_str()
+        .expect("ascii");
+    assert!(
+        !set.contains("Max-Age") && !set.contains("Expires"),
+        "{set}"
+    );
     let home = send(&router, page("/", &cookie)).await;
     assert_eq!(home.status(), StatusCode::OK);
     purge.shutdown().await;
