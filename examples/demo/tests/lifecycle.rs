@@ -1,5 +1,5 @@
-//! The demo's session lifecycle, in-process on sessions in memory with a
-//! clock the test moves: "remember me" or a browser-session cookie, last
+//! The demo's session lifecycle, in-process with a clock the test moves,
+//! on sessions in memory and on the embedded SQLite default: "remember me" or a browser-session cookie, last
 //! activity on the sessions page, a sign-in over the user's own session
 //! rotating it, and "sign out everywhere else" asking for the password
 //! again once the session is not fresh.
@@ -18,8 +18,8 @@ const ORIGIN: &str = "http://127.0.0.1:3000";
 const USER: &str = "ada";
 const PASSWORD: &str = "correct horse battery staple";
 
-async fn demo() -> (Router, ManualClock) {
-    let backend = Backend::connect("memory:").await.expect("memory backend");
+async fn demo(url: &str) -> (Router, ManualClock) {
+    let backend = Backend::connect(url).await.expect("backend");
     let clock = ManualClock::new(Timestamp::from_unix_millis(1_750_000_000_000));
     let (router, _purge) = app_with_clock(backend, false, clock.clone()).expect("app");
     (router, clock)
@@ -103,9 +103,8 @@ fn rows(sessions_page: &str) -> usize {
     sessions_page.matches("data-session=").count()
 }
 
-#[tokio::test]
-async fn remember_me_decides_the_kind_of_cookie() {
-    let (router, _clock) = demo().await;
+async fn remember_me_decides_the_kind_of_cookie(url: &str) {
+    let (router, _clock) = demo(url).await;
     let remembered = sign_up(&router, true).await;
     assert!(remembered.contains("Max-Age=2592000"), "{remembered}");
     let response = sign_in(&router, None, false).await;
@@ -119,9 +118,8 @@ async fn remember_me_decides_the_kind_of_cookie() {
     assert_eq!(listed.matches(">remembered<").count(), 1, "{listed}");
 }
 
-#[tokio::test]
-async fn the_sessions_page_shows_last_activity() {
-    let (router, clock) = demo().await;
+async fn the_sessions_page_shows_last_activity(url: &str) {
+    let (router, clock) = demo(url).await;
     let cookie = pair(&sign_up(&router, false).await);
     clock.advance(3 * ACTIVITY_INTERVAL);
     // This visit records the activity (due after the interval), and the
@@ -139,9 +137,8 @@ async fn the_sessions_page_shows_last_activity() {
     assert!(started.is_some(), "started 3 minutes ago: {listed}");
 }
 
-#[tokio::test]
-async fn signing_in_again_over_the_own_session_rotates_it() {
-    let (router, _clock) = demo().await;
+async fn signing_in_again_over_the_own_session_rotates_it(url: &str) {
+    let (router, _clock) = demo(url).await;
     let old = pair(&sign_up(&router, true).await);
     let response = sign_in(&router, Some(&old), true).await;
     assert_eq!(location(&response), "/");
@@ -164,9 +161,8 @@ async fn signing_in_again_over_the_own_session_rotates_it() {
     );
 }
 
-#[tokio::test]
-async fn sign_out_everywhere_else_asks_for_the_password_when_not_fresh() {
-    let (router, clock) = demo().await;
+async fn sign_out_everywhere_else_asks_for_the_password_when_not_fresh(url: &str) {
+    let (router, clock) = demo(url).await;
     let here = pair(&sign_up(&router, false).await);
     let elsewhere = pair(&set_cookie(&sign_in(&router, None, false).await).expect("signed in"));
 
@@ -202,3 +198,32 @@ async fn sign_out_everywhere_else_asks_for_the_password_when_not_fresh() {
     let listed = text(send(&router, page("/sessions", &rotated)).await).await;
     assert_eq!(rows(&listed), 1, "{listed}");
 }
+
+/// Runs each case on both stores, as `memory::<case>` and `sqlite::<case>`.
+macro_rules! on_both_stores {
+    ($($case:ident),* $(,)?) => {
+        mod memory {
+            $(
+                #[tokio::test]
+                async fn $case() {
+                    super::$case("memory:").await;
+                }
+            )*
+        }
+        mod sqlite {
+            $(
+                #[tokio::test]
+                async fn $case() {
+                    super::$case("sqlite::memory:").await;
+                }
+            )*
+        }
+    };
+}
+
+on_both_stores!(
+    remember_me_decides_the_kind_of_cookie,
+    the_sessions_page_shows_last_activity,
+    signing_in_again_over_the_own_session_rotates_it,
+    sign_out_everywhere_else_asks_for_the_password_when_not_fresh,
+);
