@@ -109,7 +109,10 @@ impl fmt::Debug for Options {
 ///    cookie: the handler's sign-in or sign-out if it made one, else a
 ///    fresh cookie if validation extended the session, else the blank
 ///    cookie if the request sent the cookie and no value of it is a valid
-///    session.
+///    session (nor a session rotated moments ago: see
+///    [`SessionManager::rotate`](crate::SessionManager::rotate)). Cookies
+///    come from [`Narvik::cookie_for`], so a browser-session cookie stays
+///    one.
 ///    Bearer-authenticated requests never get a cookie this way.
 ///
 /// ```

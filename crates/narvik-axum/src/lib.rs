@@ -75,7 +75,13 @@
 //! - [`CurrentSession`]: the extractor for "a session is required"
 //!   (`401` otherwise, customisable), and `Option<CurrentSession>` for "a
 //!   session if there is one".
-//! - [`SessionManager`]: sign in (cookie or bearer), sign out, sign out
+//! - [`SessionManager`]: sign in (cookie or bearer; with
+//!   [`sign_in_with`](SessionManager::sign_in_with), remember-me or a
+//!   browser-session cookie), [`rotate`](SessionManager::rotate) (a new
+//!   token and its cookie in one call; [`Rotation`] says which), step-up
+//!   ([`mark_reauthenticated`](SessionManager::mark_reauthenticated),
+//!   [`is_fresh`](SessionManager::is_fresh)), data updates
+//!   ([`update_data`](SessionManager::update_data)), sign out, sign out
 //!   everywhere (else), and the [`Narvik`](narvik_core::Narvik) manager
 //!   for everything else.
 //! - [`Error`]: this crate's one error; handlers can return it with `?`
@@ -106,6 +112,16 @@
 //!   the log nor the body holds a token or session data.
 //! - A sign-in ends the request's previous session (no fixation), and a
 //!   response carries at most one `Set-Cookie` for the session cookie.
+//! - A request still in flight with a cookie whose session was rotated
+//!   (or replaced by a sign-in) moments ago is answered as signed out, and
+//!   gets no blank cookie: that would sign the browser out of the new
+//!   session the rotation's response set. Meanwhile the old token grants
+//!   nothing: an attacker holding it gets only "signed out"
+//!   ([`Validation::Rotated`](narvik_core::Validation::Rotated), for
+//!   [`ROTATED_MARKER_TTL`](narvik_core::ROTATED_MARKER_TTL)).
+//! - Cookies come from [`Narvik::cookie_for`](narvik_core::Narvik::cookie_for)
+//!   on sign-in, rotation and extension: a browser-session cookie stays
+//!   one (no `Max-Age`), a remember-me cookie gets its session's length.
 //!
 //! ## Cross-origin requests (CSRF)
 //!
