@@ -41,23 +41,73 @@
 //!
 //! | key | type | holds | expires |
 //! |---|---|---|---|
-//! | `<prefix>:s:<session id>` | string | `<expires_at> <JSON>`: the session's `expires_at` as 15 zero-padded digits (ms since the epoch), a space, then JSON `{"user_id", "created_at", "data"}` | at the same `expires_at` (`PXAT`/`PEXPIREAT`) |
-//! | `<prefix>:u:<hex SHA-256 of user id>` | sorted set | member: session id, score: its expiry (ms) | at its latest member's score |
+//! | `<prefix>:s:<session id>` | string | `<expires_at> <JSON>`: the session's `expires_at` as 15 zero-padded digits (ms since the epoch), a space, then the JSON of everything else (below) | at the same `expires_at` (`PXAT`/`PEXPIREAT`); a rotation marker [`ROTATED_MARKER_TTL`](narvik_core::ROTATED_MARKER_TTL) after its `rotated_at` if that is later |
+//! | `<prefix>:u:<hex SHA-256 of user id>` | sorted set | member: session id, score: its key's expiry (ms) | at its latest member's score |
 //!
-//! For example `001767225600000 {"user_id":"user-42","created_at":...,"data":null}`
-//! for a session expiring at 2026-01-01T00:00:00Z.
+//! The JSON, layout 2 (`"v":2`), puts the session lifecycle's times first,
+//! each in a slot of fixed width (15 bytes: the time in ms, or `null`,
+//! padded with spaces, which JSON allows after a value), then the fields
+//! that never change after the save, then the data:
+//!
+//! ```text
+//! 001767225600000 {"v":2,"last_active_at":1767139200000  ,"reauthenticated_at":null           ,
+//! "rotated_at":null           ,"user_id":"user-42","created_at":1767139200000,"length_ms":null,
+//! "persistent":true,"data":null}
+//! ```
+//!
+//! (one line in Redis) for a session expiring at 2026-01-01T00:00:00Z.
+//! `length_ms` is the session's own length (remember-me) in ms, or `null`
+//! for the configured one. The times are clamped to `0 ..=`
+//! [`MAX_EXPIRY`], as they must fit their slots.
 //!
 //! A session is fetched by id alone, so its key is derived from the id
 //! alone; validation is one command, a `GET` of that key. The expiry is
-//! stored twice, always equal: in the value's head, which that `GET`
-//! reads, and as the key's own expiry, so Redis deletes an expired session
-//! by itself. Both are set together: by the `SET` that saves the session,
-//! and by each extension's script, which rewrites the head with
-//! `SETRANGE` (fixed width, so the JSON is neither decoded nor rewritten)
-//! and `PEXPIREAT`s the key, atomically, and does nothing if the key is
-//! gone, so it cannot re-create a session deleted meanwhile. Every expiry
-//! written is clamped to 1 ms ..= [`MAX_EXPIRY`] (the latest with 15
-//! digits).
+//! stored twice, always equal (but for a rotation marker, below): in the
+//! value's head, which that `GET` reads, and as the key's own expiry, so
+//! Redis deletes an expired session by itself. Both are set together: by
+//! the `SET` that saves the session, and by each update's script, which
+//! rewrites the head with `SETRANGE` (fixed width, so the JSON is neither
+//! decoded nor rewritten) and `PEXPIREAT`s the key, atomically, and does
+//! nothing if the key is gone, so it cannot re-create a session deleted
+//! meanwhile. In the same way the script writes a recorded time over its
+//! slot: activity and re-authentication never touch the data. Only an
+//! update with new data rewrites the rest of the value (the client encodes
+//! it with the fields that never change; the script keeps the head and the
+//! slots as they are in Redis). Every expiry written is clamped to
+//! 1 ms ..= [`MAX_EXPIRY`] (the latest with 15 digits).
+//!
+//! A rotation marker (a session with `rotated_at`: its `expires_at` is
+//! the rotation's time) must outlive that expiry, to answer requests in
+//! flight with the old cookie as
+//! [`Validation::Rotated`](narvik_core::Validation::Rotated): its key
+//! expires [`ROTATED_MARKER_TTL`](narvik_core::ROTATED_MARKER_TTL) after
+//! `rotated_at` (or at `expires_at`, if later), and its index score follows
+//! (so it leaves the index then, not at the session's old expiry). The
+//! purge keeps a marker until
+//! [`rotation_marker_cutoff`](narvik_core::store::rotation_marker_cutoff)
+//! has passed its `rotated_at`, whatever its `expires_at` says.
+//!
+//! ## Earlier values: readable forever, upgraded in place
+//!
+//! narvik-redis before the session lifecycle wrote layout 1:
+//! `<expires_at> {"user_id":...,"created_at":...,"data":...}`. Such values
+//! stay readable forever, by the same decoder, as sessions with
+//! [`Session::new`](narvik_core::Session::new)'s defaults (the configured
+//! length, a persistent cookie, no activity, re-authentication or
+//! rotation), which is what they were. Nothing has to be run to migrate:
+//! the first update that records a time or new data in a layout-1 value
+//! upgrades it in place, in the same script, to layout 2 with no times
+//! (its `{` replaced by layout 2's opening; the rest is a valid tail as it
+//! is). An extension alone rewrites only the head, which both layouts
+//! share. A value of a layout newer than this crate knows is
+//! [`Error::Data`](narvik_core::Error::Data), never misread.
+//!
+//! The other way round, layout 2 stays readable by layout-1 readers (an
+//! earlier narvik-redis during a rolling deploy, or another language
+//! reading the JSON after the head): they ignore the fields they do not
+//! know. An earlier release does not know rotation markers, and sees one as
+//! the expired session its `expires_at` says (and deletes it): finish the
+//! rollout before rotating sessions.
 //!
 //! User ids are arbitrary strings (unicode, kilobytes), so the index key
 //! holds their SHA-256; the user id itself is in each session's value.
@@ -65,29 +115,30 @@
 //! # The per-user index: atomic on one server, ordered in a cluster
 //!
 //! Every change to a session also changes its user's index: save adds
-//! the entry, an extension raises its score, deletes and the purge remove
-//! it. One invariant holds at every instant, whatever crashes or races:
+//! the entry, an update that moves the key's expiry moves its score,
+//! deletes and the purge remove it. One invariant holds at every instant, whatever crashes or races:
 //!
 //! > every live session is in its user's index, with a score at least its
 //! > expiry.
 //!
 //! **On one server** ([`RedisStoreBuilder::connect`]), each change the
 //! store makes is one Lua script over both keys, so it is atomic: no
-//! client ever sees a save, an extension or a delete half done, and no
+//! client ever sees a save, an update or a delete half done, and no
 //! crash leaves one half done. (An entry can still outlive its key by
 //! design: a key that expires by itself keeps its entry until the next
 //! write to that index or the next purge.)
 //! The index key is derived from the owner, which only the session's value
 //! names (Lua cannot compute SHA-256), so a change that starts from a
-//! session id (extend, delete, purge) first reads the value with a `GET`,
+//! session id (update, delete, purge) first reads the value with a `GET`,
 //! then runs its script, which checks again what it depends on (the key
 //! still exists; its expiry is still due).
 //!
 //! - **save**: `SET key value NX PXAT expires_at` and, only if that set
 //!   it, `ZADD GT` the entry; if the id exists nothing changes and the call
 //!   fails with [`Error::DuplicateSessionId`](narvik_core::Error::DuplicateSessionId).
-//! - **update expiry**: rewrite the value's head, `PEXPIREAT` the key and
-//!   raise the entry's score; nothing at all if the key is gone.
+//! - **update**: write each part the update has (head, time slots, new
+//!   data), `PEXPIREAT` the key and set the entry's score to the key's
+//!   expiry; nothing at all if the key is gone.
 //! - **delete**: `DEL` the key and `ZREM` the entry.
 //! - **delete for user / delete others**: read the index, then one script
 //!   per 512 sessions deletes the keys, and the entries of the keys it
@@ -110,12 +161,15 @@
 //! - **save**: a script adds the id to the index (`ZADD GT`), *then*
 //!   `SET key value NX PXAT expires_at`. If the `SET` is refused the entry
 //!   it added is removed.
-//! - **update expiry**: read the owner from the value; raise the index
-//!   score with `ZADD XX GT` (`XX`: an entry removed by a concurrent delete
-//!   is not re-added); *then* one script on the key rewrites the value's
-//!   expiry and `PEXPIREAT`s it (does nothing if it is gone). A score only
-//!   ever rises, so concurrent extensions cannot leave it below the key's
-//!   expiry.
+//! - **update**: read the owner from the value; if the key's expiry moves,
+//!   raise the index score with `ZADD XX GT` (`XX`: an entry removed by a
+//!   concurrent delete is not re-added); *then* one script on the key
+//!   writes every part of the update and `PEXPIREAT`s it (does nothing if
+//!   it is gone). A score only ever rises, so concurrent extensions cannot
+//!   leave it below the key's expiry. The one exception: a rotation then
+//!   lowers the score to the marker's key expiry (`ZADD XX LT`), which is
+//!   safe because a marker never grants access again, whatever happens to
+//!   its key.
 //! - **delete**: `GETDEL` the key (its value names the owner), *then*
 //!   remove the id from the index.
 //! - **delete for user / delete others**: read the index, `DEL` each key,
@@ -137,9 +191,10 @@
 //! - **list for user**: read the index, fetch each key; entries whose key
 //!   is gone are skipped.
 //! - **purge** ([`PurgeableStore::delete_all_expired_sessions`](narvik_core::store::PurgeableStore::delete_all_expired_sessions)):
-//!   `SCAN` every master for session keys; a key is due if its expiry
-//!   (`PEXPIRETIME`, equal to the value's) is `<= now`, which includes keys
-//!   Redis has not expired yet when `now` is ahead of the server; each
+//!   `SCAN` every master for session keys; a key is due if its value's
+//!   expiry (the head) is `<= now`, which includes keys Redis has not
+//!   expired yet when `now` is ahead of the server, and it is not a
+//!   rotation marker younger than the cutoff (above); each
 //!   deletion is a script, so concurrent purges count each session once.
 //!   Then every index is trimmed of entries that expired by the server's
 //!   clock: the stale entries no key expiry removes. Returns the sessions
@@ -154,8 +209,9 @@
 //! next purge), and the index key itself expires with its latest session.
 //! The only entries that linger are those whose key vanished without this
 //! store (eviction, a manual `DEL`; in a cluster, a crash between a
-//! delete's two steps), and those whose session was extended to an
-//! earlier expiry than it had (a score never drops); listing skips them
+//! delete's two steps), those whose session was extended to an earlier
+//! expiry than it had (in a cluster a score never drops), and in a cluster
+//! a marker's whose rotation raced an extension; listing skips them
 //! and they go when their score passes. The tests check all of this under
 //! concurrent writers, and on one server that snapshots taken among them
 //! (with no session expiring meanwhile) always show the same sessions in
@@ -303,7 +359,8 @@
 //! fields (`#[serde(default)]`) without invalidating stored sessions;
 //! readable with `redis-cli`; and readable from other languages (a
 //! TypeScript Narvik service can share the sessions, reading the JSON after
-//! the 16-byte expiry head). A value that does not decode (a missing or
+//! the 16-byte expiry head; TypeScript Narvik itself has no Redis layout,
+//! its storage is the application's callbacks). A value that does not decode (a missing or
 //! malformed head, or JSON that is not a session of `D`) is
 //! [`Error::Data`](narvik_core::Error::Data) naming the session id.
 

@@ -13,10 +13,45 @@
 //! fires the session keys' expiries, and end by setting the index's own
 //! expiry to its latest member's score, so an index never outlives its
 //! sessions by more than the time to the next write.
+//!
+//! Scripts that read or write a session value's fixed part name its
+//! offsets as `@NAME@`, filled in from [`crate::store::value`] by
+//! [`with_layout`], so that the layout is defined once.
 
 use std::sync::LazyLock;
 
 use redis::Script;
+
+use crate::store::value::{
+    FIXED_LEN, HEAD_LEN, LAST_ACTIVE_AT, MAX_EXPIRY, REAUTHENTICATED_AT, ROTATED_AT, SLOT_WIDTH,
+    V2_OPEN, upgrade,
+};
+
+/// `lua` with the value layout's `@NAME@`s filled in: offsets are 0-based
+/// (for `GETRANGE` and `SETRANGE`), `..._FROM` and `..._TO` 1-based and
+/// inclusive (for `string.sub`).
+fn with_layout(lua: &str) -> String {
+    let open_from = HEAD_LEN + 1;
+    let rotated_from = ROTATED_AT + 1;
+    [
+        ("@FIXED_LAST@", (FIXED_LEN - 1).to_string()),
+        ("@OPEN_FROM@", open_from.to_string()),
+        ("@OPEN_TO@", (open_from + V2_OPEN.len() - 1).to_string()),
+        ("@OPEN@", V2_OPEN.to_owned()),
+        ("@UPGRADE@", upgrade()),
+        ("@HEAD_LEN@", HEAD_LEN.to_string()),
+        ("@LAST_ACTIVE_AT@", LAST_ACTIVE_AT.to_string()),
+        ("@REAUTHENTICATED_AT@", REAUTHENTICATED_AT.to_string()),
+        ("@ROTATED_AT@", ROTATED_AT.to_string()),
+        ("@ROTATED_FROM@", rotated_from.to_string()),
+        ("@ROTATED_TO@", (rotated_from + SLOT_WIDTH - 1).to_string()),
+        ("@MAX_EXPIRY@", MAX_EXPIRY.as_unix_millis().to_string()),
+    ]
+    .iter()
+    .fold(lua.to_owned(), |lua, (name, value)| {
+        lua.replace(name, value)
+    })
+}
 
 /// The common tail of the index scripts, on the key in the local `index`:
 /// drop members whose score (an expiry in ms) is `<=` the server's now,
@@ -36,44 +71,103 @@ end
     };
 }
 
-/// Extends the session key `KEYS[1]` to `ARGV[1]` (ms), with `ARGV[2]` the
-/// same expiry as the value's head (15 digits and a space): rewrites the
-/// head and moves the key's expiry together, so the two never disagree.
-/// Returns 0 if the key is gone (nothing is re-created: `SETRANGE` alone
-/// would create a missing key), -1 if the value has no head (not written
-/// by this store; left untouched); else goes on.
+/// Applies an update to session key `KEYS[1]`. `ARGV[1]` = how long a
+/// rotation marker's key outlives its `rotated_at` (ms); then, each `''`
+/// when the update leaves it alone: `ARGV[2]` = the new expiry (ms),
+/// `ARGV[3]` = the same as the value's head (15 digits and a space),
+/// `ARGV[4]`, `ARGV[5]`, `ARGV[6]` = the new `last_active_at`,
+/// `reauthenticated_at`, `rotated_at` slots, `ARGV[7]` = the value's new
+/// tail (new data).
 ///
-/// `SETRANGE` keeps the key's expiry (it alters the value in place rather
-/// than replacing it) and rewrites only the head, whatever the size of the
-/// data. It runs before `PEXPIREAT` because an expiry in the past deletes
-/// the key at once, and a `SETRANGE` after that would bring it back.
-macro_rules! extend_session_key {
+/// Returns `{0, 0}` if the key is gone (nothing is re-created: `SETRANGE`
+/// alone would create a missing key), `{-1, 0}` if the value is not this
+/// store's (left untouched); else goes on, with the local `at` set to the
+/// key's new expiry if the update moved it (an expiry or a rotation), nil
+/// otherwise.
+///
+/// A layout-1 value that gets a time or data is first upgraded in place to
+/// layout 2 (its `{` replaced by layout 2's opening with no times). Then
+/// each given part is written over its bytes (`SETRANGE` keeps the key's
+/// expiry, and rewrites nothing else, whatever the size of the data); new
+/// data replaces the tail after the fixed part (`SET KEEPTTL`). The key's
+/// expiry is the head's, or for a rotation marker its `rotated_at` plus
+/// `ARGV[1]` if later (as `key_expiry` computes for a save); it is set
+/// last, because an expiry in the past deletes the key at once, and a
+/// write after that would bring it back.
+macro_rules! update_session_key {
     () => {
-        r"
-if redis.call('EXISTS', KEYS[1]) == 0 then
-  return 0
+        r#"
+local key = KEYS[1]
+if redis.call('EXISTS', key) == 0 then
+  return {0, 0}
 end
-local head = redis.call('GETRANGE', KEYS[1], 0, 15)
-if not string.find(head, '^%d%d%d%d%d%d%d%d%d%d%d%d%d%d%d $') then
-  return -1
+local fixed = redis.call('GETRANGE', key, 0, @FIXED_LAST@)
+if not string.find(fixed, '^%d%d%d%d%d%d%d%d%d%d%d%d%d%d%d ') then
+  return {-1, 0}
 end
-redis.call('SETRANGE', KEYS[1], 0, ARGV[2])
-redis.call('PEXPIREAT', KEYS[1], ARGV[1])
-"
+local v2 = string.sub(fixed, @OPEN_FROM@, @OPEN_TO@) == '@OPEN@'
+if not v2 then
+  if string.sub(fixed, @OPEN_FROM@, @OPEN_FROM@ + 1) ~= '{"' then
+    return {-1, 0}
+  end
+  if ARGV[4] ~= '' or ARGV[5] ~= '' or ARGV[6] ~= '' or ARGV[7] ~= '' then
+    local old = redis.call('GET', key)
+    redis.call('SET', key, string.sub(old, 1, @HEAD_LEN@) .. '@UPGRADE@' .. string.sub(old, @HEAD_LEN@ + 2), 'KEEPTTL')
+  end
+end
+local rotated = ARGV[6]
+if rotated == '' and v2 then
+  rotated = string.sub(fixed, @ROTATED_FROM@, @ROTATED_TO@)
+end
+if ARGV[7] ~= '' then
+  redis.call('SET', key, redis.call('GETRANGE', key, 0, @FIXED_LAST@) .. ARGV[7], 'KEEPTTL')
+end
+if ARGV[3] ~= '' then redis.call('SETRANGE', key, 0, ARGV[3]) end
+if ARGV[4] ~= '' then redis.call('SETRANGE', key, @LAST_ACTIVE_AT@, ARGV[4]) end
+if ARGV[5] ~= '' then redis.call('SETRANGE', key, @REAUTHENTICATED_AT@, ARGV[5]) end
+if ARGV[6] ~= '' then redis.call('SETRANGE', key, @ROTATED_AT@, ARGV[6]) end
+local at = nil
+if ARGV[2] ~= '' or ARGV[6] ~= '' then
+  local ms = tonumber(ARGV[2] ~= '' and ARGV[2] or string.sub(fixed, 1, 15))
+  local rot = tonumber((string.gsub(rotated, ' ', '')))
+  if rot then
+    ms = math.min(math.max(ms, rot + tonumber(ARGV[1])), @MAX_EXPIRY@)
+  end
+  -- As an integer: a Lua number may print with an exponent.
+  at = string.format('%d', ms)
+  redis.call('PEXPIREAT', key, at)
+end
+"#
     };
 }
 
-/// Sets the local `due`: whether session key `KEYS[1]` expires at or
-/// before `ARGV[1]` (the purge's now, ms). It reads the key's expiry
-/// rather than the value's head: the two are equal (written together at
-/// save and at each extension), and a key with no expiry is not this
-/// store's.
+/// Sets the local `due`: whether session key `KEYS[1]` is for the purge
+/// at `ARGV[1]` (ms): its value's expiry (the head) is at or before it,
+/// unless the value is a rotation marker whose `rotated_at` is later than
+/// `ARGV[2]` (the purge's cutoff for markers). A value without a head (not
+/// written by this store, but under its prefix) is due by its key's
+/// expiry; and a key with no expiry is not this store's.
 macro_rules! purge_due {
     () => {
-        r"
-local at = redis.call('PEXPIRETIME', KEYS[1])
-local due = at >= 0 and at <= tonumber(ARGV[1])
-"
+        r#"
+local purge_at = tonumber(ARGV[1])
+local due = redis.call('PEXPIRETIME', KEYS[1]) >= 0
+if due then
+  local fixed = redis.call('GETRANGE', KEYS[1], 0, @FIXED_LAST@)
+  local expiry = string.match(fixed, '^(%d%d%d%d%d%d%d%d%d%d%d%d%d%d%d) ')
+  if not expiry then
+    due = redis.call('PEXPIRETIME', KEYS[1]) <= purge_at
+  else
+    due = tonumber(expiry) <= purge_at
+    if due and string.sub(fixed, @OPEN_FROM@, @OPEN_TO@) == '@OPEN@' then
+      local rot = tonumber((string.gsub(string.sub(fixed, @ROTATED_FROM@, @ROTATED_TO@), ' ', '')))
+      if rot and rot > tonumber(ARGV[2]) then
+        due = false
+      end
+    end
+  end
+end
+"#
     };
 }
 
@@ -91,13 +185,14 @@ local added = redis.call('ZADD', index, 'GT', ARGV[2], ARGV[1])",
     ))
 });
 
-/// `KEYS[1]` = user index, `ARGV[1]` = session id, `ARGV[2]` = its new expiry.
-/// Raises the id's score, but only if the id is still there (`XX`): an
-/// index entry removed by a concurrent delete is not brought back.
-pub(crate) static INDEX_RAISE: LazyLock<Script> = LazyLock::new(|| {
+/// `KEYS[1]` = user index, `ARGV[1]` = session id, `ARGV[2]` = its new
+/// expiry, `ARGV[3]` = `GT` or `LT`. Raises (`GT`) or lowers (`LT`) the
+/// id's score, but only if the id is still there (`XX`): an index entry
+/// removed by a concurrent delete is not brought back.
+pub(crate) static INDEX_MOVE: LazyLock<Script> = LazyLock::new(|| {
     Script::new(concat!(
         r"local index = KEYS[1]
-redis.call('ZADD', index, 'XX', 'GT', ARGV[2], ARGV[1])",
+redis.call('ZADD', index, 'XX', ARGV[3], ARGV[2], ARGV[1])",
         trim_and_expire!(),
         "return 1"
     ))
@@ -114,18 +209,23 @@ if #ARGV > 0 then redis.call('ZREM', index, unpack(ARGV)) end",
     ))
 });
 
-/// `KEYS[1]` = session key, `ARGV[1]` = its new expiry (ms), `ARGV[2]` = the
-/// same expiry as the value's head. Returns 1 if extended, 0 if the key
-/// is gone, -1 if the value has no head (see `extend_session_key!`).
-pub(crate) static EXTEND_SESSION: LazyLock<Script> =
-    LazyLock::new(|| Script::new(concat!(extend_session_key!(), "return 1")));
+/// `KEYS[1]` = session key, ARGV as `update_session_key!`. Returns `{1,
+/// at}` if updated, with `at` the key's new expiry (ms; 0 if the update
+/// did not move it), or as `update_session_key!`.
+pub(crate) static UPDATE_SESSION: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(&with_layout(concat!(
+        update_session_key!(),
+        "return {1, tonumber(at or '0')}"
+    )))
+});
 
-/// `KEYS[1]` = session key, `ARGV[1]` = the purge's now (ms). Deletes the
-/// session if its expiry is `<=` now and returns its value (so the caller
-/// can find the user's index), else nil. Atomic, so concurrent purges
-/// delete, and count, each session once.
+/// `KEYS[1]` = session key, `ARGV[1]` = the purge's now (ms), `ARGV[2]` =
+/// its cutoff for rotation markers. Deletes the session if it is due (see
+/// `purge_due!`) and returns its value (so the caller can find the user's
+/// index), else nil. Atomic, so concurrent purges delete, and count, each
+/// session once.
 pub(crate) static PURGE_SESSION: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(concat!(
+    Script::new(&with_layout(concat!(
         purge_due!(),
         r"
 if due then
@@ -133,7 +233,7 @@ if due then
 end
 return false
 "
-    ))
+    )))
 });
 
 // ---- Two keys: one server only. `KEYS[1]` is the session key and
@@ -155,19 +255,24 @@ redis.call('ZADD', index, 'GT', ARGV[2], ARGV[3])",
     ))
 });
 
-/// `ARGV[1]` = the new expiry (ms), `ARGV[2]` = the same as the value's
-/// head, `ARGV[3]` = the session id. Extends the key as `EXTEND_SESSION`
-/// does and, only if it did, raises the id's score in the index (adding
-/// it if something outside the store had removed it: the key is live).
-/// Returns as `EXTEND_SESSION`.
-pub(crate) static EXTEND_INDEXED: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(concat!(
-        extend_session_key!(),
+/// ARGV as `update_session_key!`, and `ARGV[8]` = the session id. Updates
+/// the key as `UPDATE_SESSION` does and, if that moved its expiry, sets
+/// the id's score in the index to the key's new expiry, exactly (adding
+/// the id if something outside the store had removed it: the key is
+/// live). Exactly, rather than only ever raising it as in a cluster: here
+/// the two change together, so the score can follow the key down too (a
+/// rotation marker's key ends a minute after the rotation, and so does
+/// its entry). Returns as `UPDATE_SESSION`.
+pub(crate) static UPDATE_INDEXED: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(&with_layout(concat!(
+        update_session_key!(),
         r"local index = KEYS[2]
-redis.call('ZADD', index, 'GT', ARGV[1], ARGV[3])",
+if at then
+  redis.call('ZADD', index, at, ARGV[8])",
         trim_and_expire!(),
-        "return 1"
-    ))
+        r"end
+return {1, tonumber(at or '0')}"
+    )))
 });
 
 /// `ARGV[1]` = the session id. Deletes the key and its index entry.
@@ -203,11 +308,12 @@ end",
     ))
 });
 
-/// `ARGV[1]` = the purge's now (ms). The session's value if its expiry is
-/// `<=` now, else nil; changes nothing. The purge reads the owner from it,
-/// then `PURGE_INDEXED` deletes.
+/// `ARGV[1]` = the purge's now (ms), `ARGV[2]` = its cutoff for rotation
+/// markers. The session's value if it is due (see `purge_due!`), else
+/// nil; changes nothing. The purge reads the owner from it, then
+/// `PURGE_INDEXED` deletes.
 pub(crate) static PURGE_PEEK: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(concat!(
+    Script::new(&with_layout(concat!(
         purge_due!(),
         r"
 if due then
@@ -215,15 +321,16 @@ if due then
 end
 return false
 "
-    ))
+    )))
 });
 
-/// `ARGV[1]` = the purge's now (ms), `ARGV[2]` = the session id. If the
-/// session's expiry is still `<=` now (an extension may have come since
-/// `PURGE_PEEK`), deletes the key and its index entry and returns 1, else
-/// 0. Atomic, so concurrent purges count each session once.
+/// `ARGV[1]` = the purge's now (ms), `ARGV[2]` = its cutoff for rotation
+/// markers, `ARGV[3]` = the session id. If the session is still due (an
+/// extension may have come since `PURGE_PEEK`), deletes the key and its
+/// index entry and returns 1, else 0. Atomic, so concurrent purges count
+/// each session once.
 pub(crate) static PURGE_INDEXED: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(concat!(
+    Script::new(&with_layout(concat!(
         purge_due!(),
         r"
 if not due then
@@ -231,8 +338,8 @@ if not due then
 end
 local index = KEYS[2]
 redis.call('DEL', KEYS[1])
-redis.call('ZREM', index, ARGV[2])",
+redis.call('ZREM', index, ARGV[3])",
         trim_and_expire!(),
         "return 1"
-    ))
+    )))
 });

@@ -11,10 +11,11 @@ use futures_util::future::try_join_all;
 use narvik_core::{Error, SessionId};
 use redis::{RedisResult, Value};
 
-use super::{BATCH, Entry, hex, owner_or_warn, store_error};
+use super::value::UpdateArgs;
+use super::{BATCH, Due, Entry, hex, owner_or_warn, store_error};
 use crate::connection::Connection;
 use crate::keys::Keys;
-use crate::scripts::{EXTEND_SESSION, INDEX_ADD, INDEX_RAISE, INDEX_REMOVE, PURGE_SESSION};
+use crate::scripts::{INDEX_ADD, INDEX_MOVE, INDEX_REMOVE, PURGE_SESSION, UPDATE_SESSION};
 
 /// Index first (a script on the user's index), then `SET NX PXAT` on the
 /// session key; a refused `SET` takes back the index entry it added. A
@@ -50,24 +51,51 @@ pub(super) async fn save(
     Ok(true)
 }
 
-/// Raises the index entry's score (only if the entry is still there),
-/// then one script on the session key rewrites the value's expiry and
-/// `PEXPIREAT`s the key together, doing nothing to a key that is gone: a
-/// session deleted meanwhile stays deleted, and its index entry is not
-/// brought back. Returns as `EXTEND_SESSION`.
-pub(super) async fn extend(conn: &mut Connection, entry: &Entry, at: i64) -> RedisResult<i64> {
-    INDEX_RAISE
+/// If the update moves the key's expiry (to `expected`, as far as the
+/// value read before tells), raises the index entry's score to it first
+/// (only if the entry is still there); then one script on the session key
+/// applies every part of the update and moves the key's expiry, doing
+/// nothing to a key that is gone: a session deleted meanwhile stays
+/// deleted, and its index entry is not brought back.
+///
+/// For a rotation (`marker`), the entry's score is then lowered to the
+/// key's new expiry (a minute after the rotation), so that the index does
+/// not list the marker until the session's old expiry. Lowering is safe
+/// only there: a marker never grants access again, whatever later writes
+/// do to its key, so an entry that a racing extension leaves below its
+/// key's expiry costs nothing (the invariant is about live sessions), and
+/// a crash before the lowering leaves the score high, the safe way.
+/// Returns as `UPDATE_SESSION`.
+pub(super) async fn update(
+    conn: &mut Connection,
+    entry: &Entry,
+    args: &UpdateArgs,
+    expected: Option<i64>,
+    marker: bool,
+) -> RedisResult<(i64, i64)> {
+    if let Some(at) = expected {
+        move_score(conn, entry, at, "GT").await?;
+    }
+    let mut script = UPDATE_SESSION.key(&entry.session_key);
+    args.push(&mut script);
+    let (updated, at): (i64, i64) = script.invoke_async(conn).await?;
+    if marker && updated == 1 && at > 0 {
+        move_score(conn, entry, at, "LT").await?;
+    }
+    Ok((updated, at))
+}
+
+/// Raises (`GT`) or lowers (`LT`) `entry`'s score to `at`, if the entry is
+/// there.
+async fn move_score(conn: &mut Connection, entry: &Entry, at: i64, way: &str) -> RedisResult<()> {
+    INDEX_MOVE
         .key(&entry.index_key)
         .arg(&entry.member)
         .arg(at)
+        .arg(way)
         .invoke_async::<i64>(conn)
-        .await?;
-    EXTEND_SESSION
-        .key(&entry.session_key)
-        .arg(at)
-        .arg(super::value::head(at))
-        .invoke_async(conn)
         .await
+        .map(drop)
 }
 
 /// `GETDEL` the session (which also says whose it was), then remove it
@@ -126,20 +154,21 @@ pub(super) async fn delete_many(
         .map_err(store_error(CONTEXT))
 }
 
-/// Deletes session `id` (key `key`) if it expires at or before `now`, in
-/// one script that also returns the value; then removes the id from the
-/// index the value names. `true` if this call deleted it.
+/// Deletes session `id` (key `key`) if it is due for the purge at `due`
+/// (see [`Due`]), in one script that also returns the value; then removes
+/// the id from the index the value names. `true` if this call deleted it.
 pub(super) async fn purge(
     conn: &mut Connection,
     keys: &Keys,
     key: &str,
     id: &SessionId,
-    now: i64,
+    due: Due,
 ) -> Result<bool, Error> {
     const CONTEXT: &str = "purge expired sessions";
     let value: Option<Vec<u8>> = PURGE_SESSION
         .key(key)
-        .arg(now)
+        .arg(due.now)
+        .arg(due.marker_cutoff)
         .invoke_async(conn)
         .await
         .map_err(store_error(CONTEXT))?;

@@ -16,7 +16,7 @@ use std::marker::PhantomData;
 use std::time::Duration;
 
 use futures_util::future::try_join_all;
-use narvik_core::store::{PurgeableStore, SessionStore, UserSessionStore};
+use narvik_core::store::{PurgeableStore, SessionStore, UserSessionStore, rotation_marker_cutoff};
 use narvik_core::{Error, SESSION_ID_LEN, Session, SessionId, SessionUpdate, Timestamp};
 use redis::RedisError;
 use serde::Serialize;
@@ -29,7 +29,9 @@ use crate::connection::{Connection, ScanTarget};
 use crate::keys::Keys;
 use crate::scripts::INDEX_REMOVE;
 use one_server::Replicated;
-use value::{BAD_HEAD, decode_owner, decode_session, encode_session, expiry_millis};
+use value::{
+    BAD_HEAD, UpdateArgs, decode_fixed, decode_owner, decode_session, encode_session, key_expiry,
+};
 
 /// Sessions and user indexes are changed this many keys at a time, so that
 /// a user with very many sessions neither floods the connection nor
@@ -89,6 +91,25 @@ fn owner_or_warn(id: &SessionId, value: &[u8], action: &str) -> Option<String> {
                 "{action} a session whose value does not decode");
         })
         .ok()
+}
+
+/// When a purge deletes a session (`purge_due!` in the scripts): its
+/// expiry is at or before `now` (ms), and it is not a rotation marker
+/// whose `rotated_at` is after `marker_cutoff` (ms; see
+/// [`rotation_marker_cutoff`]).
+#[derive(Debug, Clone, Copy)]
+struct Due {
+    now: i64,
+    marker_cutoff: i64,
+}
+
+impl Due {
+    fn at(now: Timestamp) -> Self {
+        Self {
+            now: now.as_unix_millis(),
+            marker_cutoff: rotation_marker_cutoff(now).as_unix_millis(),
+        }
+    }
 }
 
 /// What a write to one session touches: its key, its user's index, and
@@ -276,9 +297,9 @@ impl<D> RedisStore<D> {
         }
     }
 
-    /// Deletes the sessions among `keys` (from a `SCAN`) that expire at or
-    /// before `now`, unindexes them, and returns how many it deleted.
-    async fn purge_batch(&self, keys: &[String], now: i64) -> Result<u64, Error> {
+    /// Deletes the sessions among `keys` (from a `SCAN`) that are `due`,
+    /// unindexes them, and returns how many it deleted.
+    async fn purge_batch(&self, keys: &[String], due: Due) -> Result<u64, Error> {
         let cluster = self.conn.is_cluster();
         let work = keys.iter().filter_map(|key| {
             // Only keys that parse as ours: a stranger's key that happens to
@@ -287,9 +308,9 @@ impl<D> RedisStore<D> {
             let mut conn = self.conn.clone();
             Some(async move {
                 let deleted = if cluster {
-                    cluster::purge(&mut conn, &self.keys, key, &id, now).await
+                    cluster::purge(&mut conn, &self.keys, key, &id, due).await
                 } else {
-                    one_server::purge(&mut conn, &self.keys, key, &id, now).await
+                    one_server::purge(&mut conn, &self.keys, key, &id, due).await
                 };
                 deleted.map(u64::from)
             })
@@ -408,48 +429,67 @@ where
         self.fetch(id).await
     }
 
-    /// Reads the owner (to name the index), then rewrites the value's
-    /// expiry, the key's and the index score: one script on one server,
-    /// index first in a cluster. Nothing is done to a key that is gone: a
-    /// session deleted meanwhile stays deleted, and its index entry is not
-    /// brought back.
+    /// Reads the owner (to name the index), then applies every field of
+    /// the update to the value, the key's expiry and the index score: one
+    /// script on one server; in a cluster, the index raised first, then one
+    /// script on the key (and for a rotation marker, the index lowered after
+    /// it). Nothing is done to a key that is gone: a session deleted
+    /// meanwhile stays deleted, and its index entry is not brought back.
+    /// Times are written over their fixed-width slots; only new data
+    /// rewrites the data.
     async fn update_session(
         &self,
         id: &SessionId,
         update: SessionUpdate<D>,
     ) -> Result<bool, Error> {
-        const CONTEXT: &str = "update session expiry";
-        // The lifecycle's fields arrive with the next value layout.
-        if !update.is_expiry_only() {
-            return Err(Error::NotSupported("update_session: lifecycle fields"));
-        }
+        const CONTEXT: &str = "update session";
         let key = self.keys.session(id);
         let mut conn = self.conn.clone();
         let value = conn.get(key.clone()).await.map_err(store_error(CONTEXT))?;
         let Some(value) = value else {
             return Ok(false);
         };
-        let Some(expires_at) = update.expires_at else {
+        if update.expires_at.is_none() && update.is_expiry_only() {
             return Ok(true);
-        };
+        }
+        let fixed = decode_fixed(id, &value)?;
+        let args = UpdateArgs::new(id, &fixed, &update)?;
         let entry = Entry {
-            index_key: self.keys.user(&decode_owner(id, &value)?),
+            index_key: self.keys.user(&fixed.user_id),
             session_key: key,
             member: hex(id),
         };
-        let at = expiry_millis(expires_at);
-        let extended = if self.conn.is_cluster() {
-            cluster::extend(&mut conn, &entry, at).await
+        let (updated, _) = if self.conn.is_cluster() {
+            // The key's expiry after the update, as far as this value
+            // tells: the index is raised to it before the key moves.
+            let expected = match (update.expires_at, update.rotated_at) {
+                (None, None) => None,
+                (expires_at, rotated_at) => {
+                    let before: Session<serde::de::IgnoredAny> = decode_session(id, &value)?;
+                    Some(key_expiry(
+                        expires_at.unwrap_or(before.expires_at),
+                        rotated_at.or(before.rotated_at),
+                    ))
+                }
+            };
+            cluster::update(
+                &mut conn,
+                &entry,
+                &args,
+                expected,
+                update.rotated_at.is_some(),
+            )
+            .await
         } else {
-            one_server::extend(&mut conn, &entry, at).await
+            one_server::update(&mut conn, &entry, &args).await
         }
         .map_err(store_error(CONTEXT))?;
-        if extended < 0 {
+        if updated < 0 {
             // The value lost its head after the `GET` above decoded it:
             // something other than this store rewrote the key.
             return Err(Error::data(*id, BAD_HEAD));
         }
-        Ok(extended > 0)
+        Ok(updated > 0)
     }
 
     /// Reads the owner (to name the index), then deletes the key and its
@@ -511,12 +551,13 @@ where
 {
     /// Scans every master for session keys and deletes those whose expiry
     /// is `<= now` (keys Redis has not expired yet, e.g. when `now` is
-    /// ahead of the server's clock) with their index entries, then
+    /// ahead of the server's clock) with their index entries, except
+    /// rotation markers rotated after [`rotation_marker_cutoff`]`(now)`, then
     /// trims every user index of entries that expired by the server's
     /// clock. Returns the number of sessions it deleted.
     async fn delete_all_expired_sessions(&self, now: Timestamp) -> Result<u64, Error> {
         const CONTEXT: &str = "purge expired sessions";
-        let now = now.as_unix_millis();
+        let due = Due::at(now);
         let mut conn = self.conn.clone();
         let targets = conn.scan_targets().await.map_err(store_error(CONTEXT))?;
         let pattern = self.keys.session_pattern();
@@ -528,7 +569,7 @@ where
                     .scan_step(target, cursor, &pattern, Some("string"))
                     .await
                     .map_err(store_error(CONTEXT))?;
-                deleted += self.purge_batch(&keys, now).await?;
+                deleted += self.purge_batch(&keys, due).await?;
                 if next == 0 {
                     break;
                 }

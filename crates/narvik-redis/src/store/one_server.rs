@@ -15,13 +15,13 @@ use futures_util::future::try_join_all;
 use narvik_core::{Error, SessionId};
 use redis::RedisResult;
 
-use super::value::head;
-use super::{BATCH, Entry, hex, owner_or_warn, store_error};
+use super::value::UpdateArgs;
+use super::{BATCH, Due, Entry, hex, owner_or_warn, store_error};
 use crate::connection::{Connection, Waiting};
 use crate::keys::Keys;
 use crate::scripts::{
-    DELETE_INDEXED, DELETE_MANY_INDEXED, EXTEND_INDEXED, PURGE_INDEXED, PURGE_PEEK, PURGE_SESSION,
-    SAVE_INDEXED,
+    DELETE_INDEXED, DELETE_MANY_INDEXED, PURGE_INDEXED, PURGE_PEEK, PURGE_SESSION, SAVE_INDEXED,
+    UPDATE_INDEXED,
 };
 
 /// `SET NX PXAT` and the index entry, in one script. `false` if the key
@@ -91,17 +91,19 @@ pub(super) async fn save_replicated(
     })
 }
 
-/// The value's expiry, the key's and the index score, in one script that
-/// does nothing to a key that is gone. Returns as `EXTEND_SESSION`.
-pub(super) async fn extend(conn: &mut Connection, entry: &Entry, at: i64) -> RedisResult<i64> {
-    EXTEND_INDEXED
-        .key(&entry.session_key)
-        .key(&entry.index_key)
-        .arg(at)
-        .arg(head(at))
-        .arg(&entry.member)
-        .invoke_async(conn)
-        .await
+/// Every part of the update, the key's expiry and the index score, in one
+/// script that does nothing to a key that is gone. Returns as
+/// `UPDATE_SESSION`: `(1, the key's new expiry or 0)`, `(0, 0)` if the key
+/// is gone, `(-1, 0)` if its value is not this store's.
+pub(super) async fn update(
+    conn: &mut Connection,
+    entry: &Entry,
+    args: &UpdateArgs,
+) -> RedisResult<(i64, i64)> {
+    let mut script = UPDATE_INDEXED.key(&entry.session_key);
+    script.key(&entry.index_key);
+    args.push(&mut script);
+    script.arg(&entry.member).invoke_async(conn).await
 }
 
 /// Reads whose session `id` is, then deletes the key and its index entry
@@ -159,20 +161,21 @@ pub(super) async fn delete_many(
     try_join_all(scripts).await.map(drop)
 }
 
-/// If session `id` (key `key`) expires at or before `now`: reads whose it
-/// is, then deletes the key and its index entry in one script, if it is
-/// still due. `true` if this call deleted it.
+/// If session `id` (key `key`) is due for the purge at `due` (see
+/// [`Due`]): reads whose it is, then deletes the key and its index entry in
+/// one script, if it is still due. `true` if this call deleted it.
 pub(super) async fn purge(
     conn: &mut Connection,
     keys: &Keys,
     key: &str,
     id: &SessionId,
-    now: i64,
+    due: Due,
 ) -> Result<bool, Error> {
     const CONTEXT: &str = "purge expired sessions";
     let value: Option<Vec<u8>> = PURGE_PEEK
         .key(key)
-        .arg(now)
+        .arg(due.now)
+        .arg(due.marker_cutoff)
         .invoke_async(conn)
         .await
         .map_err(store_error(CONTEXT))?;
@@ -183,7 +186,8 @@ pub(super) async fn purge(
         Some(owner) => PURGE_INDEXED
             .key(key)
             .key(keys.user(&owner))
-            .arg(now)
+            .arg(due.now)
+            .arg(due.marker_cutoff)
             .arg(hex(id))
             .invoke_async::<i64>(conn)
             .await
@@ -191,7 +195,8 @@ pub(super) async fn purge(
         // No index can be named: the key goes alone, if still due.
         None => PURGE_SESSION
             .key(key)
-            .arg(now)
+            .arg(due.now)
+            .arg(due.marker_cutoff)
             .invoke_async::<Option<Vec<u8>>>(conn)
             .await
             .map(|value| value.is_some()),
