@@ -8,8 +8,11 @@
 //! value names. So a change that starts from a session id reads the
 //! value first (a `GET`), then runs its script, which checks again what
 //! it depends on (that the key exists, that its expiry is due). The owner
-//! read first cannot have changed: a key is only written by `SET NX`, and
-//! its id is the hash of a random token, never reused.
+//! read first cannot have changed: a key is created only by `SET NX`, its
+//! id is the hash of a random token, never reused, and an update rewrites
+//! the expiry, the times and the data but never the owner (nor anything
+//! else a save fixed: an update with new data re-encodes those fields
+//! from that first read).
 
 use futures_util::future::try_join_all;
 use narvik_core::{Error, SessionId};
