@@ -365,7 +365,7 @@ async fn per_user_delete_misses_nothing_under_concurrent_writers(target: Target,
 
 /// On one server every change is one script over the session key and its
 /// index entry, so no one ever sees it half done. Writers save,
-/// extend, delete and "sign out everywhere else" for one user, and a
+/// extend, rotate, delete and "sign out everywhere else" for one user, and a
 /// purge (with a `now` past every expiry) runs among them; meanwhile
 /// atomic snapshots of the index and the session keys must always agree
 /// (every key has its entry, every entry its key, every score at least its
@@ -403,6 +403,15 @@ async fn every_change_moves_key_and_index_together(target: Target) {
                                 .expect("purge");
                         }
                         2..=4 => store.delete_session(&s.id).await.expect("delete"),
+                        5 => {
+                            // A rotation's marker: its key's expiry and its
+                            // score move down together, to the marker's end.
+                            let mut marker = narvik_core::SessionUpdate::default();
+                            marker.expires_at = Some(Timestamp::now());
+                            marker.rotated_at = marker.expires_at;
+                            marker.last_active_at = marker.expires_at;
+                            store.update_session(&s.id, marker).await.expect("mark");
+                        }
                         _ => {}
                     }
                 }
