@@ -4,12 +4,16 @@
 //! expiry is those digits and every reader (the full session, the owner
 //! alone) agrees; anything else is `Error::Data` naming the session, whose
 //! log line quotes nothing of the value. What a save writes decodes back to
-//! the session saved.
+//! the session saved, the lifecycle's fields included (times clamped to
+//! `0..=MAX_EXPIRY`, as their slots hold), and its key expiry is the
+//! session's, or a rotation marker's end if later.
 #![no_main]
+
+use std::time::Duration;
 
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
-use narvik_core::{Error, Session, SessionId, Timestamp};
+use narvik_core::{Error, ROTATED_MARKER_TTL, Session, SessionId, Timestamp};
 use narvik_redis::__fuzz::{decode_owner, decode_session, encode_session};
 use narvik_redis::MAX_EXPIRY;
 use serde_json::Value;
@@ -24,6 +28,21 @@ struct Input {
     created_at: i64,
     expires_at: i64,
     data: String,
+    /// The lifecycle's fields.
+    length_ms: Option<u64>,
+    persistent: bool,
+    last_active_at: Option<i64>,
+    reauthenticated_at: Option<i64>,
+    rotated_at: Option<i64>,
+}
+
+fn time(ms: Option<i64>) -> Option<Timestamp> {
+    ms.map(Timestamp::from_unix_millis)
+}
+
+/// A time as its slot keeps it.
+fn slot(ms: Option<i64>) -> Option<Timestamp> {
+    time(ms.map(|ms| ms.clamp(0, MAX_EXPIRY.as_unix_millis())))
 }
 
 fuzz_target!(|input: Input| {
@@ -31,17 +50,36 @@ fuzz_target!(|input: Input| {
     check_decode(&id, &input.value);
 
     let data: Value = serde_json::from_str(&input.data).unwrap_or(Value::Null);
-    let session = Session::new(
+    let mut session = Session::new(
         id,
         input.user_id,
         Timestamp::from_unix_millis(input.created_at),
         Timestamp::from_unix_millis(input.expires_at),
         data,
     );
+    session.length = input.length_ms.map(Duration::from_millis);
+    session.persistent = input.persistent;
+    session.last_active_at = time(input.last_active_at);
+    session.reauthenticated_at = time(input.reauthenticated_at);
+    session.rotated_at = time(input.rotated_at);
     let (at, value) = encode_session(&session).expect("a JSON value always serializes");
-    assert_eq!(at, input.expires_at.clamp(1, MAX_EXPIRY.as_unix_millis()));
+    let expiry = input.expires_at.clamp(1, MAX_EXPIRY.as_unix_millis());
+    let marker_end = session
+        .rotated_at
+        .map(|r| r.saturating_add(ROTATED_MARKER_TTL).as_unix_millis());
+    assert_eq!(
+        at,
+        marker_end
+            .map_or(expiry, |end| end.max(expiry))
+            .clamp(1, MAX_EXPIRY.as_unix_millis())
+    );
     let back: Session<Value> = decode_session(&id, &value).expect("what a save writes decodes");
-    assert_eq!(back.expires_at.as_unix_millis(), at);
+    assert_eq!(back.expires_at.as_unix_millis(), expiry);
+    assert_eq!(back.length, session.length);
+    assert_eq!(back.persistent, session.persistent);
+    assert_eq!(back.last_active_at, slot(input.last_active_at));
+    assert_eq!(back.reauthenticated_at, slot(input.reauthenticated_at));
+    assert_eq!(back.rotated_at, slot(input.rotated_at));
     assert_eq!(back.user_id, session.user_id);
     assert_eq!(back.created_at, session.created_at);
     assert_eq!(back.data, session.data);
