@@ -523,6 +523,50 @@ async fn layout_1_values_still_validate_and_upgrade_in_place(target: Target) {
     assert_eq!(purged, 4);
 }
 
+/// The upgrade is safe to race: many writers' first lifecycle writes to
+/// one layout-1 value at once upgrade it exactly once, and every write
+/// lands (each script sees the value as the one before left it).
+async fn racing_first_writes_upgrade_a_layout_1_value_once(target: Target) {
+    let store = std::sync::Arc::new(test_store(target.clone(), "race1").await);
+    let mut raw = Raw::connect(&target).await;
+    let now = Timestamp::now();
+    let s = session("race-user", now);
+    save_layout_1(&mut raw, &store, &s).await;
+    let writers: Vec<_> = (0..32_u64)
+        .map(|i| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let at = Some(now + Duration::from_millis(i));
+                let update = match i % 3 {
+                    0 => changes(|u| u.last_active_at = at),
+                    1 => changes(|u| u.reauthenticated_at = at),
+                    _ => changes(|u| u.expires_at = Some(now + HOUR + Duration::from_millis(i))),
+                };
+                store.update_session(&s.id, update).await.expect("update")
+            })
+        })
+        .collect();
+    for w in writers {
+        assert!(w.await.expect("writer panicked"), "the session was there");
+    }
+    let value = raw_value(&mut raw, &store, &s.id).await.expect("there");
+    let opens = value
+        .windows(LAYOUT_2.len())
+        .filter(|w| *w == LAYOUT_2)
+        .count();
+    assert_eq!((layout_of(&value), opens), (LAYOUT_2, 1), "upgraded once");
+    let back = store
+        .fetch_session(&s.id)
+        .await
+        .expect("fetch")
+        .expect("there");
+    assert_eq!(
+        (&back.user_id, back.created_at, &back.data),
+        (&s.user_id, s.created_at, &s.data)
+    );
+    assert!(back.last_active_at.is_some() && back.reauthenticated_at.is_some());
+}
+
 macro_rules! against {
     ($target:expr) => {
         #[test]
@@ -538,6 +582,12 @@ macro_rules! against {
         #[test]
         fn rotation_through_narvik() {
             super::runtime().block_on(super::rotation_through_narvik($target));
+        }
+        #[test]
+        fn racing_first_writes_upgrade_a_layout_1_value_once() {
+            super::runtime().block_on(super::racing_first_writes_upgrade_a_layout_1_value_once(
+                $target,
+            ));
         }
         #[test]
         fn layout_1_values_still_validate_and_upgrade_in_place() {
