@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Every test SECURITY.md names (`path/to/file.rs::test_name`) must still
 # exist: the file, and in it a test function of that name. A test is a
-# function under #[test] or #[tokio::test] (proptest's included), a
+# function under #[test], #[tokio::test] or #[actix_web::test] (proptest's included), a
 # case the `on_both_paths!` macro of the axum layer tests runs, or a
 # conformance case of narvik-testkit (a pub async fn in src/cases/, which
 # every store crate runs). Run by CI so the table cannot silently rot.
@@ -18,7 +18,7 @@ names = re.findall(r"`([\w./-]+\.rs)::(\w+)`", doc.read_text())
 if not names:
     sys.exit(f"{doc}: names no test at all; is the table still there?")
 
-test_attr = re.compile(r"#\[(?:tokio::)?test(?:\([^)]*\))?\]\s*(?:#\[[^\]]*\]\s*)*(?:pub\s+)?(?:async\s+)?fn\s+(\w+)")
+test_attr = re.compile(r"#\[(?:tokio::|actix_web::)?test(?:\([^)]*\))?\]\s*(?:#\[[^\]]*\]\s*)*(?:pub\s+)?(?:async\s+)?fn\s+(\w+)")
 both_paths = re.compile(r"on_both_paths!\((.*?)\);", re.S)
 case_fn = re.compile(r"pub\s+async\s+fn\s+(\w+)\s*<")
 
