@@ -258,3 +258,25 @@ fn manager_with<S: narvik_core::store::SessionStore>(
 ) -> Narvik<S> {
     Narvik::with_config(store, config).with_clock(clock.clone())
 }
+
+/// `store`, wrapped so that each call of `ops` first yields to the
+/// runtime a few times: concurrent calls of the manager then interleave
+/// between their store steps even on a store that answers at once (an
+/// in-memory one), as they do on a remote store.
+fn yielding<S: narvik_core::store::SessionStore + 'static>(
+    store: S,
+    ops: &[crate::wrap::Op],
+) -> crate::wrap::Wrapped<S> {
+    let store = crate::wrap::Wrapped::new(store);
+    for &op in ops {
+        store.before(op, |_, _| {
+            Box::pin(async {
+                for _ in 0..3 {
+                    tokio::task::yield_now().await;
+                }
+                Ok(())
+            })
+        });
+    }
+    store
+}

@@ -254,7 +254,7 @@ fn an_update_that_ignores_the_rotation_fails() {
 }
 
 #[test]
-#[should_panic(expected = "answered Invalid during a rotation")]
+#[should_panic(expected = "racing a rotation broke its rules")]
 fn an_update_that_ignores_the_rotation_fails_the_rotation_race() {
     run(Flaw::UpdateIgnoresRotation, |s| {
         Box::pin(cases::lifecycle::rotation_under_64_concurrent_validates_of_the_old_token(s))

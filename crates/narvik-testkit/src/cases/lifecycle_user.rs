@@ -7,10 +7,12 @@ use std::num::NonZeroUsize;
 use std::sync::Arc;
 use std::time::Duration;
 
+use narvik_core::store::UserSessionStore;
 use narvik_core::{Config, ManualClock, Narvik, Validation};
 
-use super::{data, ids, manager, manager_with, now, unique_user};
+use super::{data, ids, manager, manager_with, now, unique_user, yielding};
 use crate::TestUserSessionStore;
+use crate::wrap::Op;
 
 crate::__cases!(lifecycle_user all);
 
@@ -30,7 +32,9 @@ fn cap(n: usize) -> NonZeroUsize {
 /// validate.
 pub async fn the_cap_holds_under_32_concurrent_sign_ins<S: TestUserSessionStore>(store: S) {
     let clock = ManualClock::new(now());
-    let narvik = Arc::new(manager(store, &clock).with_session_cap(cap(CAP)));
+    // Sign-ins interleave between saving, listing and revoking.
+    let ops = [Op::SaveSession, Op::FetchSessionsForUser, Op::DeleteSession];
+    let narvik = Arc::new(manager(yielding(store, &ops), &clock).with_session_cap(cap(CAP)));
     let user = unique_user("cap-race");
     let tasks: Vec<_> = (0..SIGN_INS)
         .map(|_| {

@@ -22,8 +22,9 @@ use std::time::{Duration, Instant};
 
 use narvik_core::{ManualClock, ROTATED_MARKER_TTL, Validation};
 
-use super::{data, manager, now, unique_user};
+use super::{data, manager, now, unique_user, yielding};
 use crate::TestSessionStore;
+use crate::wrap::Op;
 
 /// Tasks validating the old token at once.
 const TASKS: usize = 64;
@@ -58,7 +59,10 @@ fn stamp(start: Instant) -> u64 {
 /// The case: see the [module docs](self).
 pub(super) async fn race<S: TestSessionStore>(store: S) {
     let clock = ManualClock::new(now());
-    let narvik = Arc::new(manager(store, &clock));
+    // Validations run between the rotation's steps (and between their
+    // own lookup and extension).
+    let ops = [Op::FetchSession, Op::SaveSession, Op::UpdateSession];
+    let narvik = Arc::new(manager(yielding(store, &ops), &clock));
     let old = narvik
         .create_session(unique_user("rotate-race"), data("r"))
         .await
@@ -126,47 +130,10 @@ pub(super) async fn race<S: TestSessionStore>(store: S) {
     for task in tasks {
         per_task.push(task.await.expect("validating task panicked"));
     }
-    let all: Vec<Answer> = per_task.iter().flatten().copied().collect();
-    let invalid = all.iter().filter(|a| a.kind == Kind::Invalid).count();
-    assert_eq!(
-        invalid, 0,
-        "{invalid} old-token validations answered Invalid during a rotation (the cookie would be \
-         cleared); they must answer Rotated"
-    );
-    for answers in &per_task {
-        let first_rotated = answers.iter().position(|a| a.kind == Kind::Rotated);
-        if let Some(first) = first_rotated {
-            assert!(
-                answers[first..].iter().all(|a| a.kind == Kind::Rotated),
-                "a task saw the session again after it had seen the rotation marker"
-            );
-        }
-    }
-    let first_rotated_answer = all
-        .iter()
-        .filter(|a| a.kind == Kind::Rotated)
-        .map(|a| a.returned)
-        .min()
-        .expect("no validation answered Rotated: the rotation did not race them");
-    let reappeared = all
-        .iter()
-        .filter(|a| a.kind == Kind::Valid && a.started > first_rotated_answer)
-        .count();
-    assert_eq!(
-        reappeared, 0,
-        "{reappeared} validations started after another had answered Rotated and found the session"
-    );
-    let late = all
-        .iter()
-        .filter(|a| a.kind == Kind::Valid && a.started > rotation_returned)
-        .count();
-    assert_eq!(
-        late, 0,
-        "{late} validations started after the rotation returned and found the old session"
-    );
+    let broken = broken_rules(&per_task, rotation_returned);
     assert!(
-        all.iter().any(|a| a.kind == Kind::Valid),
-        "no validation found the session before the rotation"
+        broken.is_empty(),
+        "old-token validations racing a rotation broke its rules: {broken:?}"
     );
 
     assert!(
@@ -193,4 +160,58 @@ pub(super) async fn race<S: TestSessionStore>(store: S) {
         ),
         "the rotated token stopped validating"
     );
+}
+
+/// The rules of the [module docs](self) that `per_task`'s answers broke,
+/// given when the rotation returned.
+fn broken_rules(per_task: &[Vec<Answer>], rotation_returned: u64) -> Vec<String> {
+    let all: Vec<Answer> = per_task.iter().flatten().copied().collect();
+    let count = |rule: &dyn Fn(&Answer) -> bool| all.iter().filter(|a| rule(a)).count();
+    let mut broken = Vec::new();
+    let invalid = count(&|a| a.kind == Kind::Invalid);
+    if invalid > 0 {
+        broken.push(format!(
+            "{invalid} answered Invalid (the browser's new cookie would be cleared), not Rotated"
+        ));
+    }
+    let late = count(&|a| a.kind == Kind::Valid && a.started > rotation_returned);
+    if late > 0 {
+        broken.push(format!(
+            "{late} started after the rotation returned and found the old session"
+        ));
+    }
+    let back = per_task
+        .iter()
+        .filter(|answers| {
+            answers
+                .iter()
+                .skip_while(|a| a.kind != Kind::Rotated)
+                .any(|a| a.kind == Kind::Valid)
+        })
+        .count();
+    if back > 0 {
+        broken.push(format!(
+            "{back} tasks saw the session again after they had seen the rotation marker"
+        ));
+    }
+    match all
+        .iter()
+        .filter(|a| a.kind == Kind::Rotated)
+        .map(|a| a.returned)
+        .min()
+    {
+        Some(first) => {
+            let reappeared = count(&|a| a.kind == Kind::Valid && a.started > first);
+            if reappeared > 0 {
+                broken.push(format!(
+                    "{reappeared} started after another had answered Rotated and found the session"
+                ));
+            }
+        }
+        None => broken.push("none answered Rotated".to_owned()),
+    }
+    if count(&|a| a.kind == Kind::Valid) == 0 {
+        broken.push("none found the session before the rotation".to_owned());
+    }
+    broken
 }
