@@ -107,6 +107,7 @@ macro_rules! __cases {
             every_lifecycle_field_round_trips,
             update_sets_each_field_alone,
             update_sets_every_field_at_once,
+            an_update_of_identical_values_still_finds_the_session,
             update_of_a_missing_session_creates_nothing_whatever_it_sets,
             data_update_after_delete_creates_nothing,
             rotation_keeps_the_session_and_marks_the_old_token,

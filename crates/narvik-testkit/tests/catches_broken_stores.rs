@@ -34,6 +34,9 @@ enum Flaw {
     /// Lookups lose the length and kind of cookie (a store without those
     /// columns).
     FetchForgetsRememberMe,
+    /// An update that changes nothing says it found nothing (a database
+    /// counting changed rows, not matched ones).
+    UpdateCountsChangedRows,
 }
 
 fn same_user(flaw: Flaw, a: &str, b: &str) -> bool {
@@ -123,8 +126,9 @@ fn flawed(flaw: Flaw) -> CallbackStore<TestData> {
                     if flaw == Flaw::UpdateIgnoresRotation {
                         update.rotated_at = None;
                     }
+                    let before = s.clone();
                     update.apply_to(s);
-                    ready(Ok(true))
+                    ready(Ok(flaw != Flaw::UpdateCountsChangedRows || *s != before))
                 }
                 None if flaw == Flaw::UpdateUpserts => {
                     let at = update.expires_at.unwrap_or(Timestamp::from_unix_millis(0));
@@ -242,6 +246,14 @@ fn a_store_whose_user_ids_compare_loosely_fails() {
 fn an_update_that_drops_other_fields_fails() {
     run(Flaw::UpdateDropsOtherFields, |s| {
         Box::pin(cases::lifecycle::update_sets_each_field_alone(s))
+    });
+}
+
+#[test]
+#[should_panic(expected = "to the value already there")]
+fn an_update_that_counts_changed_rows_fails() {
+    run(Flaw::UpdateCountsChangedRows, |s| {
+        Box::pin(cases::lifecycle::an_update_of_identical_values_still_finds_the_session(s))
     });
 }
 

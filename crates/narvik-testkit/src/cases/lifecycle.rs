@@ -165,6 +165,37 @@ pub async fn update_sets_every_field_at_once<S: TestSessionStore>(store: S) {
     assert_eq!(fetch(&store, &base.id).await, Some(expected));
 }
 
+/// An update that writes the values already there still says it found the
+/// session (a database that counts changed rows rather than matched ones
+/// would answer "not found", and a validation would sign the user out).
+pub async fn an_update_of_identical_values_still_finds_the_session<S: TestSessionStore>(store: S) {
+    let user = unique_user("update-same");
+    let s = full_session(&user);
+    save(&store, &s).await;
+    let mut updates: Vec<(&str, SessionUpdate<TestData>)> = Vec::new();
+    let mut update = SessionUpdate::expiry(s.expires_at);
+    updates.push(("expires_at", update.clone()));
+    update.last_active_at = s.last_active_at;
+    update.reauthenticated_at = s.reauthenticated_at;
+    update.rotated_at = s.rotated_at;
+    update.data = Some(s.data.clone());
+    updates.push(("every field", update));
+    let mut active = SessionUpdate::default();
+    active.last_active_at = s.last_active_at;
+    updates.push(("last_active_at", active));
+    for (what, update) in updates {
+        let found = store
+            .update_session(&s.id, update)
+            .await
+            .unwrap_or_else(|e| panic!("an update of {what} to the same value failed: {e:?}"));
+        assert!(
+            found,
+            "an update of {what} to the value already there must say the session was there"
+        );
+    }
+    assert_eq!(fetch(&store, &s.id).await, Some(s));
+}
+
 /// No update, of any field or of all of them, creates a missing session;
 /// each says it found nothing.
 pub async fn update_of_a_missing_session_creates_nothing_whatever_it_sets<S: TestSessionStore>(
