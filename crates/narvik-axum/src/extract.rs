@@ -12,7 +12,7 @@ use axum_core::response::{IntoResponse, Response};
 use http::StatusCode;
 use http::request::Parts;
 use narvik_core::store::{SessionStore, UserSessionStore};
-use narvik_core::{Narvik, NewSession, Session, SessionId, SessionOptions, SessionUpdate, UserId};
+use narvik_core::{Narvik, NewSession, Session, SessionId, SessionOptions, UserId};
 
 pub use narvik_core::credentials::AuthMethod;
 
@@ -335,29 +335,19 @@ impl<S: SessionStore> SessionManager<S> {
     /// sign-in always gets a new token and the old one stops working
     /// (session fixation: SECURITY.md, ASVS 4.0.3 V3.2.1 and 5.0.0 V7.2.4).
     ///
-    /// The old session is left as a rotation marker rather than deleted,
-    /// so that requests still in flight with the old cookie are answered
-    /// as signed out without the blank cookie that would undo this
-    /// sign-in's. A store that cannot record the marker (only expiry
-    /// updates) deletes it instead, as before.
+    /// The old session is retired ([`Narvik::retire_session`]): left as a
+    /// rotation marker rather than deleted, so that requests still in
+    /// flight with the old cookie are answered as signed out without the
+    /// blank cookie that would undo this sign-in's.
     async fn end_before_sign_in(&self) -> Result<(), Error> {
         let Some((id, ..)) = self.target() else {
             return Ok(());
         };
-        let now = self.shared.narvik.now();
-        let mut marker = SessionUpdate::default();
-        marker.expires_at = Some(now);
-        marker.rotated_at = Some(now);
-        match self.shared.narvik.store().update_session(&id, marker).await {
-            Ok(_) => Ok(()),
-            Err(narvik_core::Error::NotSupported(_)) => self
-                .shared
-                .narvik
-                .invalidate_session(&id)
-                .await
-                .map_err(|e| self.error(e)),
-            Err(e) => Err(self.error(e)),
-        }
+        self.shared
+            .narvik
+            .retire_session(&id)
+            .await
+            .map_err(|e| self.error(e))
     }
 
     /// Records a session the handler started, for the calls after it.

@@ -316,8 +316,8 @@ async fn postgres(s: &Settings) -> Result<(), BoxError> {
     sqlx::raw_sql(AssertSqlSafe(format!(
         "DROP TABLE IF EXISTS \"{table}\"; DROP TABLE IF EXISTS \"{table}_migrations\""
     )))
-        .execute(&pool)
-        .await?;
+    .execute(&pool)
+    .await?;
     result
 }
 
@@ -461,8 +461,8 @@ async fn mysql(s: &Settings) -> Result<(), BoxError> {
     sqlx::raw_sql(AssertSqlSafe(format!(
         "DROP TABLE IF EXISTS `{table}`; DROP TABLE IF EXISTS `{table}_migrations`"
     )))
-        .execute(&pool)
-        .await?;
+    .execute(&pool)
+    .await?;
     result
 }
 

@@ -492,6 +492,32 @@ impl<S: SessionStore> Narvik<S> {
             .await
     }
 
+    /// Ends a session that a new one replaces (a sign-in over it) the way a
+    /// rotation ends the old session: it grants nothing from now on, and is
+    /// left as a marker for [`ROTATED_MARKER_TTL`] so that requests in
+    /// flight with its cookie validate as [`Validation::Rotated`] (signed
+    /// out, without the blank cookie that would undo the new sign-in's).
+    /// A store that cannot record the marker (a
+    /// [`CallbackStore`](crate::store::CallbackStore) without
+    /// `with_update_session`) deletes the session instead. Idempotent.
+    ///
+    /// # Errors
+    ///
+    /// Any store error but [`Error::NotSupported`].
+    pub async fn retire_session(&self, id: &SessionId) -> Result<(), Error> {
+        let now = self.clock.now();
+        let marker = SessionUpdate {
+            expires_at: Some(now),
+            rotated_at: Some(now),
+            ..SessionUpdate::default()
+        };
+        match self.store.update_session(id, marker).await {
+            Ok(_) => Ok(()),
+            Err(Error::NotSupported(_)) => self.invalidate_session(id).await,
+            Err(e) => Err(e),
+        }
+    }
+
     /// Gives a session a new token (ASVS 4.0.3 3.2.1, 5.0 7.2.4): call it
     /// after a privilege change such as a sign-in over an existing session,
     /// a role change or a re-authentication. The new session has the old
