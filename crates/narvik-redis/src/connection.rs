@@ -1,6 +1,7 @@
 //! One server, a cluster, or the master Sentinel names, behind one type,
 //! every round trip bounded by the store's timeout.
 
+use std::borrow::Cow;
 use std::io;
 use std::sync::Arc;
 use std::time::Duration;
@@ -8,6 +9,7 @@ use std::time::Duration;
 use crate::direct::{self, Direct};
 use crate::reads::{Reads, SERVER_IN_FLIGHT};
 use crate::sentinel::Master;
+use narvik_core::{Error, TimedOut};
 use redis::aio::{ConnectionLike, ConnectionManager};
 use redis::cluster_async::ClusterConnection;
 use redis::cluster_routing::{RoutingInfo, SingleNodeRoutingInfo};
@@ -99,6 +101,18 @@ impl Connection {
             timeout,
             waiting: None,
         }
+    }
+
+    /// The bound of each call on this connection.
+    pub(crate) fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    /// Turns a failure of a call on this connection into a store error
+    /// ([`store_error`] with this connection's bound).
+    pub(crate) fn error(&self, context: &'static str) -> impl Fn(RedisError) -> Error + use<> {
+        let after = self.timeout;
+        move |err| store_error(context, after, err)
     }
 
     pub(crate) fn is_cluster(&self) -> bool {
@@ -256,6 +270,26 @@ async fn following<T>(
             master.forget(generation);
             Err(timed_out(timeout))
         }
+    }
+}
+
+/// What a [`TimedOut`] of this crate names.
+pub(crate) const BACKEND: &str = "Redis";
+
+/// The store error of a call bounded by `after` that failed with `err`:
+/// one whose source is a [`TimedOut`] (so [`Error::is_timeout`]) when the
+/// call ran out of time, by the store's own bound or by the client's
+/// response or connection timeout (both set to the same bound), else a
+/// plain one with `err` as its source.
+pub(crate) fn store_error(
+    context: impl Into<Cow<'static, str>>,
+    after: Duration,
+    err: RedisError,
+) -> Error {
+    if err.is_timeout() {
+        Error::store(context, TimedOut::new(BACKEND, after).with_cause(err))
+    } else {
+        Error::store(context, err)
     }
 }
 

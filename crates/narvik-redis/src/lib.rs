@@ -262,7 +262,11 @@
 //! ([`DEFAULT_TIMEOUT`], 500 ms; [`RedisStoreBuilder::timeout`]). With
 //! Redis unreachable, calls fail with
 //! [`Error::Store`](narvik_core::Error::Store) within it: never a hang, and
-//! never "no session". The connection heals by itself: on one server a
+//! never "no session". A call that ran out of time (no answer, or a
+//! reconnection still backing off) is an [`Error::Store`](narvik_core::Error::Store)
+//! whose source is a [`TimedOut`](narvik_core::TimedOut), so
+//! [`Error::is_timeout`](narvik_core::Error::is_timeout) tells it from a
+//! refused connection or an error reply, as with the SQL stores. The connection heals by itself: on one server a
 //! [`redis::aio::ConnectionManager`] reconnects in the background; in a
 //! cluster the client reconnects to nodes and refreshes its slot map, and
 //! the direct read path falls back to it and then refreshes its own

@@ -6,7 +6,7 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use narvik_core::{Error, Narvik};
+use narvik_core::{Error, Narvik, NewSession, TimedOut, Token};
 use narvik_redis::RedisStore;
 use support::{Raw, Server, Target, free_port, runtime};
 
@@ -14,22 +14,63 @@ const TIMEOUT: Duration = Duration::from_millis(300);
 /// Slack for a loaded 2-core machine; far below any "hang".
 const MAX_WAIT: Duration = Duration::from_millis(1500);
 
-/// Runs `call`, asserting it is a store error that came back in time.
+/// Runs `call`, asserting it is a store error that came back in time,
+/// and returns the error.
 async fn fails_in_time<T: std::fmt::Debug>(
     what: &str,
     call: impl Future<Output = Result<T, Error>>,
-) {
+) -> Error {
     let started = Instant::now();
     let result = call.await;
     let took = started.elapsed();
     assert!(
-        matches!(result, Err(Error::Store { .. })),
-        "{what} with redis down must be Error::Store, got {result:?}"
-    );
-    assert!(
         took < MAX_WAIT,
         "{what} took {took:?} with redis down (timeout {TIMEOUT:?})"
     );
+    match result {
+        Err(err @ Error::Store { .. }) => err,
+        other => panic!("{what} with redis down must be Error::Store, got {other:?}"),
+    }
+}
+
+/// Every kind of call, on `created`'s session and user, each asserted to
+/// fail in time; their errors (each names its call in its context).
+async fn every_call_fails_in_time(
+    narvik: &Narvik<RedisStore<()>>,
+    created: &NewSession,
+) -> Vec<Error> {
+    let token = created.token.as_str();
+    let id = &created.session.id;
+    vec![
+        fails_in_time("validate", narvik.validate_session(token)).await,
+        fails_in_time("create", narvik.create_session("user", ())).await,
+        fails_in_time("invalidate", narvik.invalidate_session(id)).await,
+        fails_in_time("list", narvik.fetch_sessions_for_user("user")).await,
+        fails_in_time("delete for user", narvik.delete_sessions_for_user("user")).await,
+        fails_in_time("purge", narvik.delete_all_expired_sessions()).await,
+    ]
+}
+
+/// A store on `server` with the test's timeout.
+async fn connect(server: &Server) -> RedisStore<()> {
+    RedisStore::builder()
+        .key_prefix("narvik-failures")
+        .timeout(TIMEOUT)
+        .connect(&server.url())
+        .await
+        .expect("connect to the private server")
+}
+
+/// Waits (10 s at most) until `token`'s session validates again.
+async fn readable_again(narvik: &Narvik<RedisStore<()>>, token: &Token, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !matches!(narvik.validate_session(token.as_str()).await, Ok(Some(_))) {
+        assert!(
+            Instant::now() < deadline,
+            "{what} was not readable within 10 s"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 #[test]
@@ -37,13 +78,7 @@ fn calls_fail_fast_while_redis_is_down_and_recover_when_it_is_back() {
     runtime().block_on(async {
         let port = free_port(false);
         let server = Server::start(port);
-        let store: RedisStore<()> = RedisStore::builder()
-            .key_prefix("narvik-failures")
-            .timeout(TIMEOUT)
-            .connect(&server.url())
-            .await
-            .expect("connect to the private server");
-        let narvik = Narvik::new(store);
+        let narvik = Narvik::new(connect(&server).await);
         let created = narvik.create_session("user", ()).await.expect("create");
         assert!(
             narvik
@@ -58,12 +93,7 @@ fn calls_fail_fast_while_redis_is_down_and_recover_when_it_is_back() {
         // Several rounds: the first call sees the dropped connection, later
         // ones run while the client is reconnecting and backing off.
         for _ in 0..3 {
-            fails_in_time("validate", narvik.validate_session(created.token.as_str())).await;
-            fails_in_time("create", narvik.create_session("user", ())).await;
-            fails_in_time("invalidate", narvik.invalidate_session(&created.session.id)).await;
-            fails_in_time("list", narvik.fetch_sessions_for_user("user")).await;
-            fails_in_time("delete for user", narvik.delete_sessions_for_user("user")).await;
-            fails_in_time("purge", narvik.delete_all_expired_sessions()).await;
+            every_call_fails_in_time(&narvik, &created).await;
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
 
@@ -94,6 +124,44 @@ fn calls_fail_fast_while_redis_is_down_and_recover_when_it_is_back() {
                 .expect("validate")
                 .is_none()
         );
+    });
+}
+
+/// Asserts that `err` is a timeout: an `Error::Store` whose source is a
+/// `TimedOut` naming the store's bound.
+fn assert_timed_out(err: &Error) {
+    assert!(err.is_timeout(), "{err:?} is not a timeout");
+    let Error::Store { source, .. } = err else {
+        unreachable!("fails_in_time returns store errors only");
+    };
+    let timed_out = source
+        .downcast_ref::<TimedOut>()
+        .unwrap_or_else(|| panic!("the source of {err:?} is not a TimedOut"));
+    assert_eq!(timed_out.after(), TIMEOUT, "{err:?}");
+    assert_eq!(timed_out.backend(), "Redis", "{err:?}");
+}
+
+/// A hung server (SIGSTOP: connections stay open, nothing answers): every
+/// call runs out of time and says so ([`Error::is_timeout`]), as the SQL
+/// stores' calls do, and the store works again once the server resumes.
+#[test]
+fn a_hung_server_is_a_timeout_of_the_stores_bound() {
+    runtime().block_on(async {
+        let server = Server::start(free_port(false));
+        let narvik = Narvik::new(connect(&server).await);
+        let created = narvik.create_session("user", ()).await.expect("create");
+
+        server.pause();
+        for err in every_call_fails_in_time(&narvik, &created).await {
+            assert_timed_out(&err);
+        }
+        server.resume();
+        readable_again(
+            &narvik,
+            &created.token,
+            "the session, once the server resumed",
+        )
+        .await;
     });
 }
 
@@ -173,17 +241,7 @@ fn cluster_master_crash_fails_its_reads_in_time_and_recovers() {
             assert!(valid.is_some());
         }
         cluster.nodes[0].resume();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while !matches!(
-            narvik.validate_session(lost.token.as_str()).await,
-            Ok(Some(_))
-        ) {
-            assert!(
-                Instant::now() < deadline,
-                "the session on the resumed master was not readable within 10 s"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        readable_again(&narvik, &lost.token, "the session on the resumed master").await;
 
         cluster.nodes[0].crash();
         // Well inside the cluster's node timeout (5 s): the others still

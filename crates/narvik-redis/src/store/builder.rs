@@ -6,12 +6,12 @@ use std::marker::PhantomData;
 use std::sync::Arc;
 use std::time::Duration;
 
-use narvik_core::Error;
+use narvik_core::{Error, TimedOut};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::cluster::ClusterClient;
 
 use super::RedisStore;
-use crate::connection::{Connection, Waiting};
+use crate::connection::{BACKEND, Connection, Waiting, store_error};
 use crate::direct::Direct;
 use crate::keys::{Keys, MAX_PREFIX_LEN};
 use crate::sentinel::Master;
@@ -68,7 +68,8 @@ impl RedisStoreBuilder {
     }
 
     /// How long one Redis round trip may take before the call fails with
-    /// [`Error::Store`] ([`DEFAULT_TIMEOUT`] by default). Also bounds
+    /// [`Error::Store`] ([`DEFAULT_TIMEOUT`] by default), a timeout
+    /// ([`Error::is_timeout`]). Also bounds
     /// connecting, and the wait for a reconnection.
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
@@ -247,8 +248,8 @@ impl RedisStoreBuilder {
             .map_err(|e| Error::store(context(), e))?;
         let connection = tokio::time::timeout(self.timeout, client.get_async_connection())
             .await
-            .map_err(|_| Error::store(context(), timed_out(self.timeout)))?
-            .map_err(|e| Error::store(context(), e))?;
+            .map_err(|_| Error::store(context(), TimedOut::new(BACKEND, self.timeout)))?
+            .map_err(|e| store_error(context(), self.timeout, e))?;
         // The validation's direct read path: its first slot map now, so
         // that reads go direct from the start; if that fails, calls fall
         // back and a background refresh retries.
@@ -313,7 +314,7 @@ async fn one_keyspace(mut conn: Connection, context: &str) -> Result<Connection,
     redis::cmd("PING")
         .query_async::<()>(&mut conn)
         .await
-        .map_err(|e| Error::store(context.to_owned(), e))?;
+        .map_err(|e| store_error(context.to_owned(), conn.timeout(), e))?;
     let info: Option<String> = redis::cmd("INFO")
         .arg("cluster")
         .query_async(&mut conn)
@@ -327,11 +328,4 @@ async fn one_keyspace(mut conn: Connection, context: &str) -> Result<Connection,
         ));
     }
     Ok(conn)
-}
-
-fn timed_out(after: Duration) -> std::io::Error {
-    std::io::Error::new(
-        std::io::ErrorKind::TimedOut,
-        format!("no answer from redis within {after:?}"),
-    )
 }

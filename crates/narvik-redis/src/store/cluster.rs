@@ -12,7 +12,7 @@ use narvik_core::{Error, SessionId};
 use redis::{RedisResult, Value};
 
 use super::value::UpdateArgs;
-use super::{BATCH, Due, Entry, hex, owner_or_warn, store_error};
+use super::{BATCH, Due, Entry, hex, owner_or_warn};
 use crate::connection::Connection;
 use crate::keys::Keys;
 use crate::scripts::{INDEX_ADD, INDEX_MOVE, INDEX_REMOVE, PURGE_SESSION, UPDATE_SESSION};
@@ -110,14 +110,14 @@ pub(super) async fn delete(
         .arg(keys.session(id))
         .query_async(conn)
         .await
-        .map_err(store_error(CONTEXT))?;
+        .map_err(conn.error(CONTEXT))?;
     let Some(value) = value else {
         return Ok(());
     };
     if let Some(owner) = owner_or_warn(id, &value, "deleting") {
         unindex(conn, &keys.user(&owner), &[hex(id)])
             .await
-            .map_err(store_error(CONTEXT))?;
+            .map_err(conn.error(CONTEXT))?;
     }
     Ok(())
 }
@@ -143,7 +143,7 @@ pub(super) async fn delete_many(
                     .arg(keys.session(id))
                     .query_async(&mut conn)
                     .await
-                    .map_err(store_error(CONTEXT))?;
+                    .map_err(conn.error(CONTEXT))?;
                 Ok::<_, Error>((n == 1).then(|| hex(id)))
             }
         });
@@ -151,7 +151,7 @@ pub(super) async fn delete_many(
     }
     unindex(conn, index_key, &deleted)
         .await
-        .map_err(store_error(CONTEXT))
+        .map_err(conn.error(CONTEXT))
 }
 
 /// Deletes session `id` (key `key`) if it is due for the purge at `due`
@@ -171,14 +171,14 @@ pub(super) async fn purge(
         .arg(due.marker_cutoff)
         .invoke_async(conn)
         .await
-        .map_err(store_error(CONTEXT))?;
+        .map_err(conn.error(CONTEXT))?;
     let Some(value) = value else {
         return Ok(false);
     };
     if let Some(owner) = owner_or_warn(id, &value, "purging") {
         unindex(conn, &keys.user(&owner), &[hex(id)])
             .await
-            .map_err(store_error(CONTEXT))?;
+            .map_err(conn.error(CONTEXT))?;
     }
     Ok(true)
 }

@@ -18,7 +18,6 @@ use std::time::Duration;
 use futures_util::future::try_join_all;
 use narvik_core::store::{PurgeableStore, SessionStore, UserSessionStore, rotation_marker_cutoff};
 use narvik_core::{Error, SESSION_ID_LEN, Session, SessionId, SessionUpdate, Timestamp};
-use redis::RedisError;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -70,10 +69,6 @@ impl<D> fmt::Debug for RedisStore<D> {
             .field("timeout", &self.timeout)
             .finish_non_exhaustive()
     }
-}
-
-fn store_error(context: &'static str) -> impl Fn(RedisError) -> Error {
-    move |e| Error::store(context, e)
 }
 
 fn hex(id: &SessionId) -> String {
@@ -230,13 +225,13 @@ impl<D> RedisStore<D> {
         let mut deleted = 0;
         let mut conn = self.conn.clone();
         let pattern = self.keys.all_pattern();
-        for target in conn.scan_targets().await.map_err(store_error(CONTEXT))? {
+        for target in conn.scan_targets().await.map_err(conn.error(CONTEXT))? {
             let mut cursor = 0;
             loop {
                 let (next, keys) = conn
                     .scan_step(&target, cursor, &pattern, None)
                     .await
-                    .map_err(store_error(CONTEXT))?;
+                    .map_err(conn.error(CONTEXT))?;
                 let dels = keys.iter().map(|key| {
                     let mut conn = self.conn.clone();
                     async move {
@@ -244,7 +239,7 @@ impl<D> RedisStore<D> {
                             .arg(key)
                             .query_async::<u64>(&mut conn)
                             .await
-                            .map_err(store_error(CONTEXT))
+                            .map_err(conn.error(CONTEXT))
                     }
                 });
                 deleted += try_join_all(dels).await?.into_iter().sum::<u64>();
@@ -271,7 +266,7 @@ impl<D> RedisStore<D> {
             .arg(-1)
             .query_async(conn)
             .await
-            .map_err(store_error(context))?;
+            .map_err(conn.error(context))?;
         Ok(members
             .iter()
             .filter_map(|m| SessionId::parse(m).ok())
@@ -333,7 +328,7 @@ impl<D> RedisStore<D> {
                 let (next, keys) = conn
                     .scan_step(target, cursor, &pattern, Some("zset"))
                     .await
-                    .map_err(store_error(CONTEXT))?;
+                    .map_err(conn.error(CONTEXT))?;
                 let trims = keys.iter().map(|key| {
                     let mut conn = self.conn.clone();
                     async move {
@@ -341,7 +336,7 @@ impl<D> RedisStore<D> {
                             .key(key)
                             .invoke_async::<i64>(&mut conn)
                             .await
-                            .map_err(store_error(CONTEXT))
+                            .map_err(conn.error(CONTEXT))
                     }
                 });
                 try_join_all(trims).await?;
@@ -368,7 +363,7 @@ where
             .conn
             .get(self.keys.session(id))
             .await
-            .map_err(store_error(CONTEXT))?;
+            .map_err(self.conn.error(CONTEXT))?;
         let Some(value) = value else {
             return Ok(None);
         };
@@ -393,7 +388,7 @@ where
         if let Some(waiting) = self.conn.waiting() {
             return match one_server::save_replicated(waiting, &entry, at, value)
                 .await
-                .map_err(store_error(CONTEXT))?
+                .map_err(waiting.conn.error(CONTEXT))?
             {
                 Replicated::Saved => Ok(()),
                 Replicated::Duplicate => Err(Error::DuplicateSessionId(session.id)),
@@ -417,7 +412,7 @@ where
         } else {
             one_server::save(&mut conn, &entry, at, value).await
         }
-        .map_err(store_error(CONTEXT))?;
+        .map_err(conn.error(CONTEXT))?;
         if saved {
             Ok(())
         } else {
@@ -445,7 +440,7 @@ where
         const CONTEXT: &str = "update session";
         let key = self.keys.session(id);
         let mut conn = self.conn.clone();
-        let value = conn.get(key.clone()).await.map_err(store_error(CONTEXT))?;
+        let value = conn.get(key.clone()).await.map_err(conn.error(CONTEXT))?;
         let Some(value) = value else {
             return Ok(false);
         };
@@ -483,7 +478,7 @@ where
         } else {
             one_server::update(&mut conn, &entry, &args).await
         }
-        .map_err(store_error(CONTEXT))?;
+        .map_err(conn.error(CONTEXT))?;
         if updated < 0 {
             // The value lost its head after the `GET` above decoded it:
             // something other than this store rewrote the key.
@@ -559,7 +554,7 @@ where
         const CONTEXT: &str = "purge expired sessions";
         let due = Due::at(now);
         let mut conn = self.conn.clone();
-        let targets = conn.scan_targets().await.map_err(store_error(CONTEXT))?;
+        let targets = conn.scan_targets().await.map_err(conn.error(CONTEXT))?;
         let pattern = self.keys.session_pattern();
         let mut deleted = 0;
         for target in &targets {
@@ -568,7 +563,7 @@ where
                 let (next, keys) = conn
                     .scan_step(target, cursor, &pattern, Some("string"))
                     .await
-                    .map_err(store_error(CONTEXT))?;
+                    .map_err(conn.error(CONTEXT))?;
                 deleted += self.purge_batch(&keys, due).await?;
                 if next == 0 {
                     break;

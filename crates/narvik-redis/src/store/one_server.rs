@@ -19,7 +19,7 @@ use narvik_core::{Error, SessionId};
 use redis::RedisResult;
 
 use super::value::UpdateArgs;
-use super::{BATCH, Due, Entry, hex, owner_or_warn, store_error};
+use super::{BATCH, Due, Entry, hex, owner_or_warn};
 use crate::connection::{Connection, Waiting};
 use crate::keys::Keys;
 use crate::scripts::{
@@ -118,7 +118,7 @@ pub(super) async fn delete(
 ) -> Result<(), Error> {
     const CONTEXT: &str = "delete session";
     let key = keys.session(id);
-    let value = conn.get(key.clone()).await.map_err(store_error(CONTEXT))?;
+    let value = conn.get(key.clone()).await.map_err(conn.error(CONTEXT))?;
     let Some(value) = value else {
         return Ok(());
     };
@@ -134,7 +134,7 @@ pub(super) async fn delete(
         // No index can be named: the key goes alone.
         None => redis::cmd("DEL").arg(&key).query_async::<i64>(conn).await,
     };
-    deleted.map(drop).map_err(store_error(CONTEXT))
+    deleted.map(drop).map_err(conn.error(CONTEXT))
 }
 
 /// Deletes the sessions `ids` of the index `index_key` and the entries of
@@ -158,7 +158,7 @@ pub(super) async fn delete_many(
             script
                 .invoke_async::<i64>(&mut conn)
                 .await
-                .map_err(store_error(CONTEXT))
+                .map_err(conn.error(CONTEXT))
         }
     });
     try_join_all(scripts).await.map(drop)
@@ -181,7 +181,7 @@ pub(super) async fn purge(
         .arg(due.marker_cutoff)
         .invoke_async(conn)
         .await
-        .map_err(store_error(CONTEXT))?;
+        .map_err(conn.error(CONTEXT))?;
     let Some(value) = value else {
         return Ok(false);
     };
@@ -204,5 +204,5 @@ pub(super) async fn purge(
             .await
             .map(|value| value.is_some()),
     };
-    deleted.map_err(store_error(CONTEXT))
+    deleted.map_err(conn.error(CONTEXT))
 }
