@@ -488,4 +488,20 @@ mod tests {
         assert!(!sets_cookie_named(b"s_theme=s; Path=/", "s"));
         assert!(!sets_cookie_named(b"theme=s", "s"));
     }
+
+    /// What the cross-origin check is told: a bearer request with the
+    /// session cookie alongside is checked as a cookie request.
+    #[test]
+    fn has_cookie_is_any_session_cookie_used_or_not() {
+        assert!(!Credential::None.has_cookie());
+        assert!(cookie(&[T1]).has_cookie());
+        assert!(cookie(&[]).has_cookie(), "sent, though no value is a token");
+        for with_cookie in [false, true] {
+            let bearer = Credential::Bearer {
+                token: T2,
+                with_cookie,
+            };
+            assert_eq!(bearer.has_cookie(), with_cookie);
+        }
+    }
 }

@@ -109,6 +109,18 @@ fn a_configured_scheme_must_match() {
         &p,
         &post("Example.com", Some("http://example.com"))
     ));
+    let http = CrossOriginPolicy::builder()
+        .request_scheme("http")
+        .build()
+        .expect("valid");
+    assert!(allowed(
+        &http,
+        &post("example.com", Some("http://example.com"))
+    ));
+    assert!(!allowed(
+        &http,
+        &post("example.com", Some("https://example.com"))
+    ));
 }
 
 #[test]
@@ -122,6 +134,17 @@ fn without_a_configured_scheme_the_requests_known_scheme_is_used() {
     let facts = RequestFacts {
         scheme: Some("https"),
         ..post("example.com", Some("https://example.com"))
+    };
+    assert!(allowed(&p, &facts));
+    // A plain-http server: a page on https is another origin.
+    let facts = RequestFacts {
+        scheme: Some("HTTP"),
+        ..post("example.com", Some("https://example.com"))
+    };
+    assert!(!allowed(&p, &facts));
+    let facts = RequestFacts {
+        scheme: Some("http"),
+        ..post("example.com", Some("http://example.com"))
     };
     assert!(allowed(&p, &facts));
 }
@@ -399,6 +422,7 @@ fn safe_methods_and_a_disabled_policy_allow_everything() {
         .build()
         .expect("valid");
     assert!(!off.is_enabled());
+    assert!(policy(&[]).is_enabled(), "on by default");
     let verdict = off.check(&cross);
     assert_eq!(verdict.request, Decision::Allow);
     assert_eq!(verdict.sign_in, Ok(()));
@@ -418,4 +442,79 @@ fn header_values_that_are_not_utf8_are_refused_not_a_panic() {
         ..facts
     };
     assert!(matches!(p.check(&facts).request, Decision::Refuse(_)));
+}
+
+#[test]
+fn header_fields_are_absent_one_or_several() {
+    assert_eq!(HeaderField::from_values([]), HeaderField::Absent);
+    assert_eq!(
+        HeaderField::from_values([&b"https://example.com"[..]]),
+        HeaderField::One(b"https://example.com")
+    );
+    assert_eq!(
+        HeaderField::from_values([&b"a"[..], b"b", b"c"]),
+        HeaderField::Several
+    );
+}
+
+#[test]
+fn sec_fetch_site_values_parse_and_print_back() {
+    for site in [
+        SecFetchSite::SameOrigin,
+        SecFetchSite::SameSite,
+        SecFetchSite::CrossSite,
+        SecFetchSite::None,
+    ] {
+        assert_eq!(SecFetchSite::parse(site.as_str().as_bytes()), Some(site));
+    }
+    assert_eq!(SecFetchSite::CrossSite.as_str(), "cross-site");
+    assert_eq!(
+        SecFetchSite::parse(b"cross-site"),
+        Some(SecFetchSite::CrossSite)
+    );
+    assert_eq!(SecFetchSite::parse(b"Cross-Site"), None);
+}
+
+/// The reason is what the adapter logs for a refused request: fixed
+/// words that say which rule refused it.
+#[test]
+fn refusals_say_which_rule_refused() {
+    let p = policy(&[]);
+    let reason = |facts: &RequestFacts<'_>| match p.check(facts).request {
+        Decision::Refuse(refusal) => refusal.reason(),
+        other => panic!("{other:?}"),
+    };
+    let several = RequestFacts {
+        sec_fetch_site: HeaderField::Several,
+        ..post("example.com", None)
+    };
+    assert_eq!(reason(&several), "several Sec-Fetch-Site headers");
+    let cross = with_site(post("example.com", None), "cross-site");
+    assert_eq!(reason(&cross), "Sec-Fetch-Site is not same-origin");
+    let evil = post("example.com", Some("https://evil.com"));
+    assert_eq!(reason(&evil), "cross-origin request");
+    assert_eq!(
+        Refusal("cross-origin request").to_string(),
+        "cross-origin request"
+    );
+}
+
+#[test]
+fn an_invalid_allowed_origin_is_named_with_its_reason() {
+    assert_eq!(
+        CrossOriginPolicy::builder()
+            .allow_origin("https://example.com/path")
+            .build()
+            .expect_err("a path"),
+        PolicyError::InvalidOrigin {
+            origin: "https://example.com/path".to_owned(),
+            reason: "must be scheme://host[:port] with no path, query or fragment",
+        }
+    );
+    assert_eq!(
+        parse_origin(b"ftp://example.com")
+            .expect_err("ftp")
+            .reason(),
+        "scheme must be http or https"
+    );
 }
