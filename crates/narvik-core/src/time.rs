@@ -229,6 +229,26 @@ mod tests {
                 .saturating_duration_since(Timestamp::from_unix_millis(9)),
             Duration::ZERO
         );
+        let far_past = Timestamp::from_unix_millis(i64::MIN);
+        assert_eq!(
+            Timestamp::from_unix_millis(1_500).saturating_duration_since(far_past),
+            Duration::from_millis(u64::try_from(i64::MAX).expect("positive")),
+            "saturates instead of overflowing"
+        );
+    }
+
+    #[test]
+    fn duration_since_an_earlier_time_is_the_difference() {
+        let t = Timestamp::from_unix_millis(1_000);
+        assert_eq!(
+            t.saturating_duration_since(Timestamp::from_unix_millis(400)),
+            Duration::from_millis(600)
+        );
+        assert_eq!(
+            t.saturating_duration_since(Timestamp::from_unix_millis(-1)),
+            Duration::from_millis(1_001)
+        );
+        assert_eq!(t.saturating_duration_since(t), Duration::ZERO);
     }
 
     #[test]
