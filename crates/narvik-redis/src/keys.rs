@@ -118,4 +118,15 @@ mod tests {
         assert_eq!(keys.id_of_session_key("app:s:nope"), None);
         assert_eq!(keys.id_of_session_key("other:s:00"), None);
     }
+
+    /// The prefix as given is what `RedisStore::key_prefix` reports and
+    /// what every key and pattern starts with.
+    #[test]
+    fn the_prefix_reads_back_as_given_and_starts_every_pattern() {
+        let keys = Keys::new("my-app_1.sessions").expect("valid prefix");
+        assert_eq!(keys.prefix(), "my-app_1.sessions");
+        assert_eq!(keys.session_pattern(), "my-app_1.sessions:s:*");
+        assert_eq!(keys.user_pattern(), "my-app_1.sessions:u:*");
+        assert_eq!(keys.all_pattern(), "my-app_1.sessions:*");
+    }
 }
