@@ -169,3 +169,21 @@ async fn after_a_slow_purge_the_next_waits_a_whole_period() {
     assert_eq!(store.runs().len(), 2);
     drop(task);
 }
+
+/// A store whose purge panics.
+struct Panicking;
+
+impl PurgeableStore for Panicking {
+    async fn delete_all_expired_sessions(&self, _now: Timestamp) -> Result<u64, Error> {
+        panic!("the store's purge panicked");
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_task_that_died_says_it_is_finished() {
+    let task = PurgeTask::spawn(Arc::new(Panicking), PERIOD);
+    past_the_first_run().await;
+    assert!(task.is_finished(), "the task panicked in its first run");
+    // Shutting down a dead task still returns.
+    task.shutdown().await;
+}

@@ -133,4 +133,22 @@ mod tests {
         assert_eq!(millis(Duration::from_millis(500), 1_000), 500);
         assert_eq!(millis(Duration::MAX, 1_000), 1_000);
     }
+
+    /// A pool that gave up waiting for a connection ran out of the
+    /// call's time: a timeout, naming the bound. Other driver errors are
+    /// not.
+    #[cfg(feature = "postgres")]
+    #[test]
+    fn a_pool_timeout_is_a_timeout_and_other_errors_are_not() {
+        let bound = Bound::new("fetch session", Duration::from_millis(500));
+        let err = bound.error::<sqlx::Postgres, _>(sqlx::Error::PoolTimedOut);
+        assert!(err.is_timeout(), "{err:?}");
+        let Error::Store { source, .. } = &err else {
+            panic!("{err:?} is not a store error");
+        };
+        let timed_out = source.downcast_ref::<TimedOut>().expect("a TimedOut");
+        assert_eq!(timed_out.after(), Duration::from_millis(500));
+        let err = bound.error::<sqlx::Postgres, _>(sqlx::Error::RowNotFound);
+        assert!(!err.is_timeout(), "{err:?}");
+    }
 }
