@@ -1,7 +1,7 @@
 //! The `lifecycle` group: the session lifecycle (updates field by field,
 //! rotation, remember-me, activity, step-up, data updates) and rows with
 //! none of it, needing only
-//! [`SessionStore`](narvik_core::store::SessionStore), directly and
+//! [`SessionStore`], directly and
 //! through [`Narvik`].
 //!
 //! A store with only Narvik's columns runs the other groups and leaves

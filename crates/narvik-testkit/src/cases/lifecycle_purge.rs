@@ -1,5 +1,5 @@
 //! The `lifecycle_purge` group: purges and rotation markers, needing
-//! [`PurgeableStore`](narvik_core::store::PurgeableStore) as well.
+//! [`PurgeableStore`] as well.
 
 use std::time::Duration;
 

@@ -1,6 +1,6 @@
 //! The `lifecycle_user` group: the lifecycle where it meets a user's list
 //! of sessions (the per-user cap, rotation), needing
-//! [`UserSessionStore`](narvik_core::store::UserSessionStore) as well.
+//! [`UserSessionStore`] as well.
 
 use std::collections::HashSet;
 use std::num::NonZeroUsize;
