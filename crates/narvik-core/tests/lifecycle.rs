@@ -47,6 +47,11 @@ async fn is_live<S: SessionStore<Data = ()>>(narvik: &Narvik<S>, token: &Token) 
         .is_some()
 }
 
+/// Whether `call` is a rotation marking `old` as rotated.
+fn marks_rotated(call: Call<'_, ()>, old: &SessionId) -> bool {
+    matches!(call, Call::UpdateSession { id, rotated_at: Some(_), .. } if id == old)
+}
+
 /// A revocation that lands between the rotation's save of the new session
 /// and its marking of the old must not leave the new one alive: it would
 /// outlive "sign out everywhere".
@@ -58,8 +63,7 @@ async fn a_revocation_during_a_rotation_takes_the_new_session_too() {
     // Just before the old session is marked, sign the user out everywhere.
     probe.before(Op::UpdateSession, move |inner, call| {
         Box::pin(async move {
-            if matches!(call, Call::UpdateSession { id, rotated_at: Some(_), .. } if *id == old_id)
-            {
+            if marks_rotated(call, &old_id) {
                 narvik_core::store::UserSessionStore::delete_sessions_for_user(inner, "ada")
                     .await?;
             }
@@ -84,8 +88,7 @@ async fn a_rotation_that_finds_the_old_session_gone_deletes_the_new_one() {
     let old_id = old.session.id;
     probe.before(Op::UpdateSession, move |inner, call| {
         Box::pin(async move {
-            if matches!(call, Call::UpdateSession { id, rotated_at: Some(_), .. } if *id == old_id)
-            {
+            if marks_rotated(call, &old_id) {
                 inner.delete_session(&old_id).await?;
             }
             Ok(())
